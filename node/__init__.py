@@ -1,0 +1,1 @@
+"""The SSEAUN reference node (grpc.aio + aiohttp + SQLite)."""

@@ -1,0 +1,3 @@
+from sseaun.sdk.cli import main
+
+raise SystemExit(main())

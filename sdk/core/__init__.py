@@ -1,0 +1,97 @@
+"""The protocol core: pure functions and classes over bytes and messages. It does no IO.
+
+Nothing here imports grpc, aiohttp, asyncio or sqlite; a test walks the imports to keep it so.
+"""
+
+from . import _payload_types as payload_types
+from ._auth import (
+    CLOCK_WINDOW,
+    Answer,
+    AnswerContext,
+    VerifiedRequest,
+    build_request,
+    sign_error,
+    sign_feed_page,
+    sign_response,
+    verify_answer,
+    verify_request,
+)
+from ._envelope import (
+    Envelope,
+    VerifiedEnvelope,
+    add_signatures,
+    check_structure,
+    envelope_digest,
+    envelope_from_bytes,
+    envelope_from_json,
+    envelope_to_json,
+    pae,
+    sign_envelope,
+    verify_envelope,
+)
+from ._errors import DOMAIN, FieldProblem, ProtocolError, Reason
+from ._keyring import MAX_DELEGATION_LIFETIME, KeyRing, TrustedKey, Verified
+from ._keys import (
+    Ed25519Signer,
+    Signer,
+    key_id_for,
+    load_public_pem,
+    public_key_pem,
+    verify_signature,
+)
+from ._manifest import (
+    ManifestTrust,
+    TrustedManifest,
+    governance_holders,
+    parse_manifest,
+    sign_manifest,
+    validate_manifest,
+)
+from ._time import from_timestamp, to_timestamp
+
+__all__ = [
+    "CLOCK_WINDOW",
+    "DOMAIN",
+    "MAX_DELEGATION_LIFETIME",
+    "Answer",
+    "AnswerContext",
+    "Ed25519Signer",
+    "Envelope",
+    "FieldProblem",
+    "KeyRing",
+    "ManifestTrust",
+    "ProtocolError",
+    "Reason",
+    "Signer",
+    "TrustedKey",
+    "TrustedManifest",
+    "Verified",
+    "VerifiedEnvelope",
+    "VerifiedRequest",
+    "add_signatures",
+    "build_request",
+    "check_structure",
+    "envelope_digest",
+    "envelope_from_bytes",
+    "envelope_from_json",
+    "envelope_to_json",
+    "from_timestamp",
+    "governance_holders",
+    "key_id_for",
+    "load_public_pem",
+    "pae",
+    "parse_manifest",
+    "payload_types",
+    "public_key_pem",
+    "sign_envelope",
+    "sign_error",
+    "sign_feed_page",
+    "sign_manifest",
+    "sign_response",
+    "to_timestamp",
+    "validate_manifest",
+    "verify_answer",
+    "verify_envelope",
+    "verify_request",
+    "verify_signature",
+]
