@@ -35,8 +35,11 @@ def _verify(args: argparse.Namespace) -> int:
     # The key is given explicitly, so every signature is tried with it: key IDs are only hints.
     message = pae(envelope.payload_type, envelope.payload)
     if not any(verify_signature(public, s.sig, message) for s in envelope.signatures):
-        raise ProtocolError(Reason.SIGNATURE_INVALID, "no signature verifies with this key",
-                            metadata={"key-id": key_id_for(public)})
+        raise ProtocolError(
+            Reason.SIGNATURE_INVALID,
+            "no signature verifies with this key",
+            metadata={"key-id": key_id_for(public)},
+        )
     print(envelope.payload_type)
     if args.payload_out:
         with open(args.payload_out, "wb") as out:

@@ -39,6 +39,9 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     gen = sub.add_parser("generate", help="make DIR/NAME.private.pem and DIR/NAME.public.pem")
     gen.add_argument("--out", required=True, metavar="DIR")
     gen.add_argument("--name", required=True)
-    gen.add_argument("--passphrase-env", metavar="VAR",
-                     help="encrypt the private key with the passphrase in this variable")
+    gen.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="encrypt the private key with the passphrase in this variable",
+    )
     gen.set_defaults(handler=_generate)

@@ -50,8 +50,11 @@ from ._io import (
 def _public_key(raw: bytes, holder: str, purpose: int, args: argparse.Namespace) -> PublicKey:
     not_before = parse_time(args.issued_at)
     return PublicKey(
-        key_id=key_id_for(raw), algorithm=KeyAlgorithm.KEY_ALGORITHM_ED25519, public_key=raw,
-        holder=holder, purpose=purpose,  # type: ignore[arg-type]
+        key_id=key_id_for(raw),
+        algorithm=KeyAlgorithm.KEY_ALGORITHM_ED25519,
+        public_key=raw,
+        holder=holder,
+        purpose=purpose,  # type: ignore[arg-type]
         not_before=to_timestamp(not_before),
         not_after=to_timestamp(not_before + timedelta(days=args.key_days)),
         status=KeyStatus.KEY_STATUS_ACTIVE,
@@ -89,7 +92,8 @@ def _init(args: argparse.Namespace) -> int:
             raise CliError(f"--governance {spec}: expected PUBLIC.pem=INSTITUTION")
         raw = read_public_key(pem)
         manifest.governance_keys.append(
-            _public_key(raw, holder, KeyPurpose.KEY_PURPOSE_GOVERNANCE, args))
+            _public_key(raw, holder, KeyPurpose.KEY_PURPOSE_GOVERNANCE, args)
+        )
     if args.threshold is not None:
         manifest.governance_threshold = args.threshold
     _write_draft(args.out, manifest)
@@ -101,25 +105,36 @@ def _add_member(args: argparse.Namespace) -> int:
     manifest = _read_draft(args.input)
     if any(m.institution_id == args.institution for m in manifest.members):
         raise CliError(f"{args.institution} is already a member of the draft")
-    member = Member(institution_id=args.institution, country=args.country,
-                    status=MemberStatus.MEMBER_STATUS_ACTIVE, api_versions=["sseaun.v1"],
-                    test_institution=args.test_institution,
-                    credit_scheme_ids=args.credit_scheme or [],
-                    grade_scale_ids=args.grade_scale or [])
+    member = Member(
+        institution_id=args.institution,
+        country=args.country,
+        status=MemberStatus.MEMBER_STATUS_ACTIVE,
+        api_versions=["sseaun.v1"],
+        test_institution=args.test_institution,
+        credit_scheme_ids=args.credit_scheme or [],
+        grade_scale_ids=args.grade_scale or [],
+    )
     for spec in args.name:
         lang, sep, text = spec.partition("=")
         if not sep or not lang or not text:
             raise CliError(f"--name {spec}: expected LANG=TEXT, e.g. en='Yunnan University'")
         member.names.texts.append(LocalizedText(lang=lang, text=text))
     for pem in args.root_key:
-        member.keys.append(_public_key(read_public_key(pem), args.institution,
-                                       KeyPurpose.KEY_PURPOSE_ROOT, args))
+        member.keys.append(
+            _public_key(read_public_key(pem), args.institution, KeyPurpose.KEY_PURPOSE_ROOT, args)
+        )
     for address in args.grpc or []:
-        member.endpoints.append(Endpoint(kind=EndpointKind.ENDPOINT_KIND_GRPC, address=address,
-                                         tls=not args.plaintext))
+        member.endpoints.append(
+            Endpoint(kind=EndpointKind.ENDPOINT_KIND_GRPC, address=address, tls=not args.plaintext)
+        )
     for address in args.http or []:
-        member.endpoints.append(Endpoint(kind=EndpointKind.ENDPOINT_KIND_HTTP, address=address,
-                                         tls=address.startswith("https://")))
+        member.endpoints.append(
+            Endpoint(
+                kind=EndpointKind.ENDPOINT_KIND_HTTP,
+                address=address,
+                tls=address.startswith("https://"),
+            )
+        )
     manifest.members.append(member)
     _write_draft(args.out or args.input, manifest)
     print(f"added {args.institution} to the draft ({len(manifest.members)} members)")
@@ -144,12 +159,17 @@ def _sign(args: argparse.Namespace) -> int:
         manifest = _read_draft(args.input)
         envelope = sign_manifest(manifest, [signer])
     if not any(k.key_id == signer.key_id for k in manifest.governance_keys):
-        print("warning: this key is not a governance key of this manifest version; its "
-              "signature counts only towards a rotation from the previous version", file=sys.stderr)
+        print(
+            "warning: this key is not a governance key of this manifest version; its "
+            "signature counts only towards a rotation from the previous version",
+            file=sys.stderr,
+        )
     write_text(args.out, envelope_to_json(envelope) + "\n")
     holders = governance_holders(envelope, manifest)
-    print(f"signed {manifest.network_id} version {manifest.version}: "
-          f"{len(holders)} of {manifest.governance_threshold} governance institutions have signed")
+    print(
+        f"signed {manifest.network_id} version {manifest.version}: "
+        f"{len(holders)} of {manifest.governance_threshold} governance institutions have signed"
+    )
     return 0
 
 
@@ -167,21 +187,26 @@ def _verify(args: argparse.Namespace) -> int:
         trust.check_fresh(now)
     current = trust.current
     holders = governance_holders(current.envelope, current.manifest)
-    print(f"OK {current.network_id} version {current.version}: signed by {len(holders)} of "
-          f"{current.manifest.governance_threshold} governance institutions needed; "
-          f"expires {current.expires_at.isoformat()}; digest {current.digest.hex()}")
+    print(
+        f"OK {current.network_id} version {current.version}: signed by {len(holders)} of "
+        f"{current.manifest.governance_threshold} governance institutions needed; "
+        f"expires {current.expires_at.isoformat()}; digest {current.digest.hex()}"
+    )
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     data = read_bytes(args.input)
+    info: dict[str, object] = {"draft": True}
     if _is_envelope(data):
         envelope: Envelope = read_envelope(args.input)
         manifest = parse_manifest(envelope.payload)
-        info = {"digest": envelope_digest(envelope).hex(),
-                "signatures": [s.keyid for s in envelope.signatures]}
+        info = {
+            "digest": envelope_digest(envelope).hex(),
+            "signatures": [s.keyid for s in envelope.signatures],
+        }
     else:
-        manifest, info = _read_draft(args.input), {"draft": True}
+        manifest = _read_draft(args.input)
     body = json.loads(json_format.MessageToJson(manifest))
     print(json.dumps({**info, "manifest": body}, indent=2, ensure_ascii=False))
     return 0
@@ -194,10 +219,15 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     init = sub.add_parser("init", help="start a manifest draft (JSON), or the next version's")
     init.add_argument("--out", required=True, metavar="DRAFT.json")
     init.add_argument("--network-id")
-    init.add_argument("--previous", metavar="ENVELOPE.json",
-                      help="start version N+1 from this signed version N")
-    init.add_argument("--governance", action="append", metavar="PUBLIC.pem=INSTITUTION",
-                      help="a governance key and the institution holding it (repeat)")
+    init.add_argument(
+        "--previous", metavar="ENVELOPE.json", help="start version N+1 from this signed version N"
+    )
+    init.add_argument(
+        "--governance",
+        action="append",
+        metavar="PUBLIC.pem=INSTITUTION",
+        help="a governance key and the institution holding it (repeat)",
+    )
     init.add_argument("--threshold", type=int, help="governance institutions needed to sign")
     init.add_argument("--expires-days", type=int, default=365)
     init.add_argument("--key-days", type=int, default=3 * 365, help="validity of listed keys")
@@ -216,8 +246,11 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     add.add_argument("--plaintext", action="store_true", help="gRPC without TLS (loopback tests)")
     add.add_argument("--credit-scheme", action="append", metavar="ID")
     add.add_argument("--grade-scale", action="append", metavar="ID")
-    add.add_argument("--test-institution", action="store_true",
-                     help="a virtual institution of a test network (never in production)")
+    add.add_argument(
+        "--test-institution",
+        action="store_true",
+        help="a virtual institution of a test network (never in production)",
+    )
     add.add_argument("--key-days", type=int, default=3 * 365)
     add.add_argument("--issued-at", metavar="ISO8601", help="start of the key windows")
     add.set_defaults(handler=_add_member)
@@ -231,8 +264,12 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     verify = sub.add_parser("verify", help="verify a signed manifest")
     verify.add_argument("--in", dest="input", required=True, metavar="ENVELOPE.json")
-    verify.add_argument("--trusted", nargs="+", metavar="ENVELOPE.json",
-                        help="versions trusted before, oldest first: --in must follow them by +1")
+    verify.add_argument(
+        "--trusted",
+        nargs="+",
+        metavar="ENVELOPE.json",
+        help="versions trusted before, oldest first: --in must follow them by +1",
+    )
     verify.add_argument("--pin", metavar="HEX", help="expected digest of --in (genesis pinning)")
     verify.add_argument("--now", metavar="ISO8601", help="check expiry at this time")
     verify.add_argument("--ignore-expiry", action="store_true")

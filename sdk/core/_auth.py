@@ -67,9 +67,14 @@ def build_request(
     A retry keeps request_id and gets a fresh nonce (spec AUTH-3).
     """
     header = RequestHeader(
-        network_id=network_id, method=method, sender=sender, audience=audience,
-        issued_at=to_timestamp(now), nonce=nonce if nonce is not None else secrets.token_bytes(32),
-        request_id=request_id, purpose=purpose,  # type: ignore[arg-type]
+        network_id=network_id,
+        method=method,
+        sender=sender,
+        audience=audience,
+        issued_at=to_timestamp(now),
+        nonce=nonce if nonce is not None else secrets.token_bytes(32),
+        request_id=request_id,
+        purpose=purpose,  # type: ignore[arg-type]
     )
     payload = SignedRequest(header=header, body=body).SerializeToString(deterministic=True)
     return sign_envelope(payload, types.REQUEST, [signer])
@@ -123,8 +128,12 @@ def verify_request(
             CLOCK_SKEW, WRONG_AUDIENCE, METHOD_MISMATCH, PURPOSE_NOT_ALLOWED.
     """
     verified = keyring.verify(
-        envelope, allowed_types={types.REQUEST}, message_type=SignedRequest,
-        signer_of=_request_signer, purpose=_TRANSPORT, new_call=True,
+        envelope,
+        allowed_types={types.REQUEST},
+        message_type=SignedRequest,
+        signer_of=_request_signer,
+        purpose=_TRANSPORT,
+        new_call=True,
     )
     request = verified.message
     assert isinstance(request, SignedRequest)
@@ -133,24 +142,30 @@ def verify_request(
     now = utc(now)
     if abs(issued - now) > clock_window:
         raise ProtocolError(
-            Reason.CLOCK_SKEW, "request time is outside the clock window",
+            Reason.CLOCK_SKEW,
+            "request time is outside the clock window",
             metadata={"window-seconds": str(int(clock_window.total_seconds()))},
         )
     if not MIN_NONCE_SIZE <= len(header.nonce) <= MAX_NONCE_SIZE:
-        raise ProtocolError(Reason.MALFORMED, "nonce must be 16 to 64 bytes",
-                            field_problems=[FieldProblem("header.nonce", "16 to 64 bytes")])
+        raise ProtocolError(
+            Reason.MALFORMED,
+            "nonce must be 16 to 64 bytes",
+            field_problems=[FieldProblem("header.nonce", "16 to 64 bytes")],
+        )
     if header.audience not in audiences:
         raise ProtocolError(Reason.WRONG_AUDIENCE, "request is addressed to another institution")
     if header.method != method:
         raise ProtocolError(Reason.METHOD_MISMATCH, "request was signed for another method")
     if header.purpose not in allowed_purposes:
         raise ProtocolError(Reason.PURPOSE_NOT_ALLOWED, "purpose not allowed for this method")
-    nonce_key = hashlib.sha256(
-        header.sender.encode() + b"\x00" + header.nonce
-    ).digest()
+    nonce_key = hashlib.sha256(header.sender.encode() + b"\x00" + header.nonce).digest()
     return VerifiedRequest(
-        header=header, body=request.body, digest=verified.envelope.digest, key=verified.key,
-        nonce_key=nonce_key, nonce_expires_at=issued + clock_window,
+        header=header,
+        body=request.body,
+        digest=verified.envelope.digest,
+        key=verified.key,
+        nonce_key=nonce_key,
+        nonce_expires_at=issued + clock_window,
     )
 
 
@@ -172,8 +187,9 @@ class AnswerContext:
         return cls(h.network_id, h.method, h.audience, h.sender, request.digest, h.request_id)
 
     @classmethod
-    def for_unverified(cls, envelope: Envelope, *, network_id: str, method: str,
-                       responder: str) -> AnswerContext:
+    def for_unverified(
+        cls, envelope: Envelope, *, network_id: str, method: str, responder: str
+    ) -> AnswerContext:
         """The context of an error answering a request that did not verify.
 
         Only the digest of the envelope as received is bound; nothing in it is trusted.
@@ -182,37 +198,59 @@ class AnswerContext:
 
     def header(self, now: datetime) -> ResponseHeader:
         return ResponseHeader(
-            network_id=self.network_id, method=self.method, responder=self.responder,
-            requester=self.requester, issued_at=to_timestamp(now),
-            request_digest=self.request_digest, request_id=self.request_id,
+            network_id=self.network_id,
+            method=self.method,
+            responder=self.responder,
+            requester=self.requester,
+            issued_at=to_timestamp(now),
+            request_digest=self.request_digest,
+            request_id=self.request_id,
         )
 
 
-def sign_response(context: AnswerContext, body: bytes, *, signer: Signer,
-                  now: datetime) -> Envelope:
+def sign_response(
+    context: AnswerContext, body: bytes, *, signer: Signer, now: datetime
+) -> Envelope:
     """Sign a successful answer bound to the request's digest (spec AUTH-14)."""
     payload = SignedResponse(header=context.header(now), body=body)
     return sign_envelope(payload.SerializeToString(deterministic=True), types.RESPONSE, [signer])
 
 
-def sign_error(context: AnswerContext, error: ProtocolError, *, signer: Signer,
-               now: datetime) -> Envelope:
+def sign_error(
+    context: AnswerContext, error: ProtocolError, *, signer: Signer, now: datetime
+) -> Envelope:
     """Sign an error answer bound to the request's digest (spec AUTH-15)."""
     payload = SignedError(
-        header=context.header(now), reason=error.reason.wire,  # type: ignore[arg-type]
-        code=_STATUS_NUMBERS[error.reason.status_code], message=error.message,
-        field_violations=[FieldViolation(field=p.field, description=p.description)
-                          for p in error.field_problems],
+        header=context.header(now),
+        reason=error.reason.wire,  # type: ignore[arg-type]
+        code=_STATUS_NUMBERS[error.reason.status_code],
+        message=error.message,
+        field_violations=[
+            FieldViolation(field=p.field, description=p.description) for p in error.field_problems
+        ],
         metadata=error.metadata,
     )
     return sign_envelope(payload.SerializeToString(deterministic=True), types.ERROR, [signer])
 
 
-def sign_feed_page(context: AnswerContext, body: bytes, *, previous_digest: bytes,
-                   page_number: int, last: bool, signer: Signer, now: datetime) -> Envelope:
+def sign_feed_page(
+    context: AnswerContext,
+    body: bytes,
+    *,
+    previous_digest: bytes,
+    page_number: int,
+    last: bool,
+    signer: Signer,
+    now: datetime,
+) -> Envelope:
     """Sign one page of a change feed, chained to the digest of the page before (AUTH-16)."""
-    payload = SignedFeedPage(header=context.header(now), previous_page_digest=previous_digest,
-                             body=body, page_number=page_number, last=last)
+    payload = SignedFeedPage(
+        header=context.header(now),
+        previous_page_digest=previous_digest,
+        body=body,
+        page_number=page_number,
+        last=last,
+    )
     return sign_envelope(payload.SerializeToString(deterministic=True), types.FEED_PAGE, [signer])
 
 
@@ -229,15 +267,29 @@ class Answer:
 
 
 _STATUS_NUMBERS: Mapping[str, int] = {
-    "OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4,
-    "NOT_FOUND": 5, "ALREADY_EXISTS": 6, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8,
-    "FAILED_PRECONDITION": 9, "ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12,
-    "INTERNAL": 13, "UNAVAILABLE": 14, "DATA_LOSS": 15, "UNAUTHENTICATED": 16,
+    "OK": 0,
+    "CANCELLED": 1,
+    "UNKNOWN": 2,
+    "INVALID_ARGUMENT": 3,
+    "DEADLINE_EXCEEDED": 4,
+    "NOT_FOUND": 5,
+    "ALREADY_EXISTS": 6,
+    "PERMISSION_DENIED": 7,
+    "RESOURCE_EXHAUSTED": 8,
+    "FAILED_PRECONDITION": 9,
+    "ABORTED": 10,
+    "OUT_OF_RANGE": 11,
+    "UNIMPLEMENTED": 12,
+    "INTERNAL": 13,
+    "UNAVAILABLE": 14,
+    "DATA_LOSS": 15,
+    "UNAUTHENTICATED": 16,
 }
 
 
-def _answer_signer(message: SignedResponse | SignedError | SignedFeedPage,
-                   ) -> tuple[str, str, datetime]:
+def _answer_signer(
+    message: SignedResponse | SignedError | SignedFeedPage,
+) -> tuple[str, str, datetime]:
     header = message.header
     if not message.HasField("header") or not header.HasField("issued_at"):
         raise ValueError("header.issued_at")
@@ -245,7 +297,9 @@ def _answer_signer(message: SignedResponse | SignedError | SignedFeedPage,
 
 
 _ANSWER_MESSAGES: Mapping[str, type[SignedResponse] | type[SignedError] | type[SignedFeedPage]] = {
-    types.RESPONSE: SignedResponse, types.ERROR: SignedError, types.FEED_PAGE: SignedFeedPage,
+    types.RESPONSE: SignedResponse,
+    types.ERROR: SignedError,
+    types.FEED_PAGE: SignedFeedPage,
 }
 
 
@@ -270,8 +324,12 @@ def verify_answer(
     payload_type = envelope.payload_type
     message_type = _ANSWER_MESSAGES.get(payload_type, SignedResponse)
     verified = keyring.verify(
-        envelope, allowed_types=types.RESPONSE_KINDS, message_type=message_type,
-        signer_of=_answer_signer, purpose=_TRANSPORT, new_call=True,
+        envelope,
+        allowed_types=types.RESPONSE_KINDS,
+        message_type=message_type,
+        signer_of=_answer_signer,
+        purpose=_TRANSPORT,
+        new_call=True,
     )
     message = verified.message
     assert isinstance(message, SignedResponse | SignedError | SignedFeedPage)
@@ -286,7 +344,8 @@ def verify_answer(
     digest = verified.envelope.digest
     if isinstance(message, SignedError):
         error = ProtocolError(
-            Reason.from_wire(message.reason), message.message,
+            Reason.from_wire(message.reason),
+            message.message,
             field_problems=[FieldProblem(v.field, v.description) for v in message.field_violations],
             metadata=dict(message.metadata),
         )
@@ -295,8 +354,9 @@ def verify_answer(
         if previous_page_digest is None:
             raise ProtocolError(Reason.PAYLOAD_TYPE_UNSUPPORTED, "a feed page was not expected")
         if message.previous_page_digest != previous_page_digest:
-            raise ProtocolError(Reason.FEED_CHAIN_BROKEN,
-                                "page does not chain to the page before it")
+            raise ProtocolError(
+                Reason.FEED_CHAIN_BROKEN, "page does not chain to the page before it"
+            )
         return Answer(payload_type, header, message.body, digest, page=message)
     if previous_page_digest is not None:
         raise ProtocolError(Reason.PAYLOAD_TYPE_UNSUPPORTED, "a feed page was expected")

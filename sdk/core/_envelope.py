@@ -135,7 +135,9 @@ def verify_envelope(
     if not known:
         raise ProtocolError(Reason.KEY_UNKNOWN, "no signature names a known key")
     message = pae(envelope.payload_type, envelope.payload)
-    verified = tuple(dict.fromkeys(s.keyid for s in known if verify_signature(keys[s.keyid], s.sig, message)))
+    verified = tuple(
+        dict.fromkeys(s.keyid for s in known if verify_signature(keys[s.keyid], s.sig, message))
+    )
     if not verified:
         raise ProtocolError(Reason.SIGNATURE_INVALID, "no signature verifies")
     return VerifiedEnvelope(

@@ -53,8 +53,9 @@ class TrustedKey:
         return (self.not_before is None or at >= self.not_before) and at <= self.not_after
 
 
-def _trusted_key(key: PublicKey, *, cap: datetime | None = None,
-                 floor: datetime | None = None) -> TrustedKey:
+def _trusted_key(
+    key: PublicKey, *, cap: datetime | None = None, floor: datetime | None = None
+) -> TrustedKey:
     not_before = from_timestamp(key.not_before) if key.HasField("not_before") else None
     if floor is not None and (not_before is None or not_before < floor):
         not_before = floor
@@ -65,8 +66,9 @@ def _trusted_key(key: PublicKey, *, cap: datetime | None = None,
     if cap is not None:
         not_after = min(not_after, cap)
     revoked_at = changed if key.status == KeyStatus.KEY_STATUS_REVOKED else None
-    return TrustedKey(key.key_id, key.public_key, key.holder, key.purpose,
-                      not_before, not_after, revoked_at)
+    return TrustedKey(
+        key.key_id, key.public_key, key.holder, key.purpose, not_before, not_after, revoked_at
+    )
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,11 @@ class KeyRing:
         self._delegations: dict[str, Delegation] = {}
         self._accepted: list[Envelope] = []
         for member in manifest.manifest.members:
-            left = (from_timestamp(member.left_at)
-                    if member.status == MemberStatus.MEMBER_STATUS_FORMER else None)
+            left = (
+                from_timestamp(member.left_at)
+                if member.status == MemberStatus.MEMBER_STATUS_FORMER
+                else None
+            )
             for key in member.keys:
                 self._add(_trusted_key(key, cap=left))
 
@@ -121,8 +126,11 @@ class KeyRing:
         """The unrevoked keys of an institution for a purpose whose window contains at."""
         at = utc(at)
         return [
-            k for k in self._keys.values()
-            if k.holder == institution_id and k.purpose == purpose and k.valid_at(at)
+            k
+            for k in self._keys.values()
+            if k.holder == institution_id
+            and k.purpose == purpose
+            and k.valid_at(at)
             and (k.revoked_at is None or at < k.revoked_at)
         ]
 
@@ -131,11 +139,12 @@ class KeyRing:
         return self._delegations.get(institution_id)
 
     def accepted_statements(self) -> list[Envelope]:
-        """The delegations and revocations accepted so far, in order (to carry to a new manifest)."""
+        """The delegations and revocations accepted so far, in order (to re-apply later)."""
         return list(self._accepted)
 
-    def check_key(self, key: TrustedKey, *, signer: str, purpose: int, at: datetime,
-                  new_call: bool) -> None:
+    def check_key(
+        self, key: TrustedKey, *, signer: str, purpose: int, at: datetime, new_call: bool
+    ) -> None:
         """Decide whether key may sign for signer and purpose at time at (spec KEY-5).
 
         For a new call (request or response) a revoked key is refused whatever the time; for a
@@ -147,19 +156,27 @@ class KeyRing:
         """
         at = utc(at)
         if key.holder != signer:
-            raise ProtocolError(Reason.SIGNER_MISMATCH,
-                                "the key does not belong to the institution named as signer",
-                                metadata={"signer": signer})
+            raise ProtocolError(
+                Reason.SIGNER_MISMATCH,
+                "the key does not belong to the institution named as signer",
+                metadata={"signer": signer},
+            )
         if key.revoked_at is not None and (new_call or at >= key.revoked_at):
-            raise ProtocolError(Reason.KEY_REVOKED, "the signing key is revoked",
-                                metadata={"key-id": key.key_id})
+            raise ProtocolError(
+                Reason.KEY_REVOKED, "the signing key is revoked", metadata={"key-id": key.key_id}
+            )
         if key.purpose != purpose:
-            raise ProtocolError(Reason.KEY_WRONG_PURPOSE,
-                                "the signing key is not for this purpose",
-                                metadata={"key-id": key.key_id})
+            raise ProtocolError(
+                Reason.KEY_WRONG_PURPOSE,
+                "the signing key is not for this purpose",
+                metadata={"key-id": key.key_id},
+            )
         if not key.valid_at(at):
-            raise ProtocolError(Reason.KEY_EXPIRED, "the key was not valid at the signing time",
-                                metadata={"key-id": key.key_id})
+            raise ProtocolError(
+                Reason.KEY_EXPIRED,
+                "the key was not valid at the signing time",
+                metadata={"key-id": key.key_id},
+            )
 
     def verify(
         self,
@@ -192,8 +209,11 @@ class KeyRing:
         except (ValueError, AttributeError) as exc:
             raise ProtocolError(Reason.MALFORMED, f"payload lacks a required field: {exc}") from exc
         if network_id != self.network_id:
-            raise ProtocolError(Reason.WRONG_NETWORK, "signed for another network",
-                                metadata={"network-id": network_id})
+            raise ProtocolError(
+                Reason.WRONG_NETWORK,
+                "signed for another network",
+                metadata={"network-id": network_id},
+            )
         best: ProtocolError | None = None
         best_rank = -1
         for key_id in verified.key_ids:
@@ -217,14 +237,20 @@ class KeyRing:
                 rule (with field problems), STALE_VERSION for a serial not above the last one.
         """
         verified = self.verify(
-            envelope, allowed_types={types.DELEGATION}, message_type=Delegation,
+            envelope,
+            allowed_types={types.DELEGATION},
+            message_type=Delegation,
             signer_of=lambda d: (d.network_id, d.institution_id, from_timestamp(d.issued_at)),
-            purpose=KeyPurpose.KEY_PURPOSE_ROOT, new_call=True,
+            purpose=KeyPurpose.KEY_PURPOSE_ROOT,
+            new_call=True,
         )
         delegation = verified.message
         assert isinstance(delegation, Delegation)
         institution = delegation.institution_id
-        issued, expires = from_timestamp(delegation.issued_at), from_timestamp(delegation.expires_at)
+        issued, expires = (
+            from_timestamp(delegation.issued_at),
+            from_timestamp(delegation.expires_at),
+        )
         problems: list[FieldProblem] = []
         member = self._members[institution]
         if member.status != MemberStatus.MEMBER_STATUS_ACTIVE:
@@ -236,18 +262,25 @@ class KeyRing:
         if utc(now) >= expires:
             problems.append(FieldProblem("expires_at", "the delegation has expired"))
         for i, key in enumerate(delegation.keys):
-            problems.extend(key_problems(key, f"keys[{i}]", purposes=OPERATIONAL_PURPOSES,
-                                         holder=institution))
+            problems.extend(
+                key_problems(key, f"keys[{i}]", purposes=OPERATIONAL_PURPOSES, holder=institution)
+            )
             other = self._keys.get(key.key_id)
             if other is not None and other.holder != institution:
                 problems.append(FieldProblem(f"keys[{i}].key_id", "held by another institution"))
         if problems:
-            raise ProtocolError(Reason.DELEGATION_INVALID, "the delegation breaks its rules",
-                                field_problems=problems)
+            raise ProtocolError(
+                Reason.DELEGATION_INVALID,
+                "the delegation breaks its rules",
+                field_problems=problems,
+            )
         previous = self._delegations.get(institution)
         if previous is not None and delegation.serial <= previous.serial:
-            raise ProtocolError(Reason.STALE_VERSION, "a newer delegation is already in force",
-                                metadata={"serial": str(previous.serial)})
+            raise ProtocolError(
+                Reason.STALE_VERSION,
+                "a newer delegation is already in force",
+                metadata={"serial": str(previous.serial)},
+            )
         for key in delegation.keys:
             existing = self._keys.get(key.key_id)
             fresh = _trusted_key(key, cap=expires, floor=issued)
@@ -266,9 +299,12 @@ class KeyRing:
                 SIGNER_MISMATCH for another institution's key; DELEGATION_INVALID for a root key.
         """
         verified = self.verify(
-            envelope, allowed_types={types.KEY_REVOCATION}, message_type=KeyRevocation,
+            envelope,
+            allowed_types={types.KEY_REVOCATION},
+            message_type=KeyRevocation,
             signer_of=lambda r: (r.network_id, r.institution_id, from_timestamp(r.issued_at)),
-            purpose=KeyPurpose.KEY_PURPOSE_ROOT, new_call=True,
+            purpose=KeyPurpose.KEY_PURPOSE_ROOT,
+            new_call=True,
         )
         revocation = verified.message
         assert isinstance(revocation, KeyRevocation)
@@ -278,11 +314,15 @@ class KeyRing:
         if key.holder != revocation.institution_id:
             raise ProtocolError(Reason.SIGNER_MISMATCH, "a member revokes only its own keys")
         if key.purpose not in OPERATIONAL_PURPOSES:
-            raise ProtocolError(Reason.DELEGATION_INVALID,
-                                "root keys are revoked by governance in the manifest")
+            raise ProtocolError(
+                Reason.DELEGATION_INVALID, "root keys are revoked by governance in the manifest"
+            )
         if not revocation.HasField("revoked_at"):
-            raise ProtocolError(Reason.MALFORMED, "revoked_at is required",
-                                field_problems=[FieldProblem("revoked_at", "required")])
+            raise ProtocolError(
+                Reason.MALFORMED,
+                "revoked_at is required",
+                field_problems=[FieldProblem("revoked_at", "required")],
+            )
         revoked_at = from_timestamp(revocation.revoked_at)
         if key.revoked_at is None or revoked_at < key.revoked_at:
             self._add(TrustedKey(**{**key.__dict__, "revoked_at": revoked_at}))
@@ -295,5 +335,8 @@ class KeyRing:
 
 
 _KEY_CHECK_ORDER = [
-    Reason.SIGNER_MISMATCH, Reason.KEY_REVOKED, Reason.KEY_WRONG_PURPOSE, Reason.KEY_EXPIRED,
+    Reason.SIGNER_MISMATCH,
+    Reason.KEY_REVOKED,
+    Reason.KEY_WRONG_PURPOSE,
+    Reason.KEY_EXPIRED,
 ]

@@ -54,7 +54,11 @@ def key_id_for(public_key: bytes) -> str:
     """
     if len(public_key) != PUBLIC_KEY_SIZE:
         raise ProtocolError(Reason.MALFORMED, "an Ed25519 public key is 32 bytes")
-    description = {"keytype": "ed25519", "keyval": {"public": public_key.hex()}, "scheme": "ed25519"}
+    description = {
+        "keytype": "ed25519",
+        "keyval": {"public": public_key.hex()},
+        "scheme": "ed25519",
+    }
     canonical = json.dumps(description, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -132,8 +136,11 @@ class Ed25519Signer:
         try:
             key = serialization.load_pem_private_key(data, password=passphrase)
         except TypeError as exc:
-            hint = "it is encrypted: give its passphrase" if passphrase is None else (
-                "it is not encrypted: give no passphrase")
+            hint = (
+                "it is encrypted: give its passphrase"
+                if passphrase is None
+                else ("it is not encrypted: give no passphrase")
+            )
             raise ProtocolError(Reason.MALFORMED, f"cannot load private key: {hint}") from exc
         except ValueError as exc:
             raise ProtocolError(

@@ -34,12 +34,16 @@ __all__ = [
     "validate_manifest",
 ]
 
-_INSTITUTION_ID = re.compile(r"^(?=.{3,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
+_INSTITUTION_ID = re.compile(
+    r"^(?=.{3,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _NETWORK_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 _MEMBER_KEY_PURPOSES = {
-    KeyPurpose.KEY_PURPOSE_ROOT, KeyPurpose.KEY_PURPOSE_TRANSPORT,
-    KeyPurpose.KEY_PURPOSE_ISSUING, KeyPurpose.KEY_PURPOSE_LOG,
+    KeyPurpose.KEY_PURPOSE_ROOT,
+    KeyPurpose.KEY_PURPOSE_TRANSPORT,
+    KeyPurpose.KEY_PURPOSE_ISSUING,
+    KeyPurpose.KEY_PURPOSE_LOG,
 }
 
 
@@ -65,7 +69,9 @@ def key_problems(
     if key.status == KeyStatus.KEY_STATUS_UNSPECIFIED:
         problems.append(FieldProblem(f"{path}.status", "required"))
     elif key.status != KeyStatus.KEY_STATUS_ACTIVE and not key.HasField("status_changed_at"):
-        problems.append(FieldProblem(f"{path}.status_changed_at", "required for a retired or revoked key"))
+        problems.append(
+            FieldProblem(f"{path}.status_changed_at", "required for a retired or revoked key")
+        )
     return problems
 
 
@@ -104,10 +110,12 @@ def validate_manifest(manifest: NetworkManifest) -> None:
         add(FieldProblem("governance_keys", "at least one governance key is required"))
     threshold = manifest.governance_threshold
     if threshold < 1 or threshold > len(holders) or 2 * threshold <= len(holders):
-        add(FieldProblem(
-            "governance_threshold",
-            f"must be more than half of the {len(holders)} governance institutions and at most all",
-        ))
+        add(
+            FieldProblem(
+                "governance_threshold",
+                f"more than half of the {len(holders)} governance institutions, at most all",
+            )
+        )
     for i, key in enumerate(manifest.certification_keys):
         check_key(key, f"certification_keys[{i}]", [KeyPurpose.KEY_PURPOSE_CERTIFICATION], None)
     members: set[str] = set()
@@ -220,7 +228,8 @@ def _open(envelope: Envelope) -> NetworkManifest:
     check_structure(envelope)
     if envelope.payload_type != types.MANIFEST:
         raise ProtocolError(
-            Reason.PAYLOAD_TYPE_UNSUPPORTED, "not a manifest envelope",
+            Reason.PAYLOAD_TYPE_UNSUPPORTED,
+            "not a manifest envelope",
             metadata={"payload-type": envelope.payload_type},
         )
     return parse_manifest(envelope.payload)
