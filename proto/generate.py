@@ -30,10 +30,15 @@ def _generate(out_dir: Path) -> None:
     bin_dir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
     cmd = [
-        sys.executable, "-m", "grpc_tools.protoc",
-        f"-I{PROTO_ROOT}", f"-I{include}",
-        f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
-        f"--mypy_out={out_dir}", f"--mypy_grpc_out={out_dir}",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{include}",
+        f"--python_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        f"--mypy_out={out_dir}",
+        f"--mypy_grpc_out={out_dir}",
         *sources,
     ]
     subprocess.run(cmd, check=True, cwd=PROTO_ROOT, env=env)
@@ -46,9 +51,7 @@ def _generate(out_dir: Path) -> None:
 
 def _committed() -> dict[str, str]:
     return {
-        p.name: p.read_text()
-        for p in PACKAGE_DIR.iterdir()
-        if p.name.endswith(GENERATED_SUFFIXES)
+        p.name: p.read_text() for p in PACKAGE_DIR.iterdir() if p.name.endswith(GENERATED_SUFFIXES)
     }
 
 
@@ -65,13 +68,20 @@ def main() -> int:
             stale = sorted(n for n in fresh.keys() | old.keys() if fresh.get(n) != old.get(n))
             for name in stale:
                 diff = difflib.unified_diff(
-                    old.get(name, "").splitlines(), fresh.get(name, "").splitlines(),
-                    f"committed/{name}", f"regenerated/{name}", lineterm="", n=1,
+                    old.get(name, "").splitlines(),
+                    fresh.get(name, "").splitlines(),
+                    f"committed/{name}",
+                    f"regenerated/{name}",
+                    lineterm="",
+                    n=1,
                 )
                 print("\n".join(list(diff)[:20]), file=sys.stderr)
             if stale:
-                print(f"generated code is stale: {', '.join(stale)}; run "
-                      "'python proto/generate.py' and commit the result", file=sys.stderr)
+                print(
+                    f"generated code is stale: {', '.join(stale)}; run "
+                    "'python proto/generate.py' and commit the result",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"generated code is current ({len(fresh)} files)")
             return 0
