@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 __all__ = [
+    "COURSE",
     "DELEGATION",
     "ERROR",
     "FEED_PAGE",
+    "INSTITUTION_PROFILE",
     "JOIN_REQUEST",
     "KEY_REVOCATION",
     "MANIFEST",
@@ -29,6 +31,8 @@ MANIFEST = payload_type("manifest")
 DELEGATION = payload_type("delegation")
 KEY_REVOCATION = payload_type("key-revocation")
 JOIN_REQUEST = payload_type("join-request")
+INSTITUTION_PROFILE = payload_type("institution-profile")
+COURSE = payload_type("course")
 
 #: What a client accepts in answer to a request.
 RESPONSE_KINDS = frozenset({RESPONSE, ERROR, FEED_PAGE})
