@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from google.protobuf import json_format
 
@@ -17,6 +17,7 @@ from sseaun.sdk.core import (
     add_signatures,
     envelope_digest,
     envelope_to_json,
+    from_timestamp,
     governance_holders,
     key_id_for,
     parse_manifest,
@@ -47,8 +48,9 @@ from ._io import (
 )
 
 
-def _public_key(raw: bytes, holder: str, purpose: int, args: argparse.Namespace) -> PublicKey:
-    not_before = parse_time(args.issued_at)
+def _public_key(
+    raw: bytes, holder: str, purpose: int, not_before: datetime, days: int
+) -> PublicKey:
     return PublicKey(
         key_id=key_id_for(raw),
         algorithm=KeyAlgorithm.KEY_ALGORITHM_ED25519,
@@ -56,7 +58,7 @@ def _public_key(raw: bytes, holder: str, purpose: int, args: argparse.Namespace)
         holder=holder,
         purpose=purpose,  # type: ignore[arg-type]
         not_before=to_timestamp(not_before),
-        not_after=to_timestamp(not_before + timedelta(days=args.key_days)),
+        not_after=to_timestamp(not_before + timedelta(days=days)),
         status=KeyStatus.KEY_STATUS_ACTIVE,
     )
 
@@ -92,7 +94,7 @@ def _init(args: argparse.Namespace) -> int:
             raise CliError(f"--governance {spec}: expected PUBLIC.pem=INSTITUTION")
         raw = read_public_key(pem)
         manifest.governance_keys.append(
-            _public_key(raw, holder, KeyPurpose.KEY_PURPOSE_GOVERNANCE, args)
+            _public_key(raw, holder, KeyPurpose.KEY_PURPOSE_GOVERNANCE, issued, args.key_days)
         )
     if args.threshold is not None:
         manifest.governance_threshold = args.threshold
@@ -119,9 +121,17 @@ def _add_member(args: argparse.Namespace) -> int:
         if not sep or not lang or not text:
             raise CliError(f"--name {spec}: expected LANG=TEXT, e.g. en='Yunnan University'")
         member.names.texts.append(LocalizedText(lang=lang, text=text))
+    # Keys are valid from the manifest's issue time unless told otherwise.
+    start = parse_time(args.issued_at) if args.issued_at else from_timestamp(manifest.issued_at)
     for pem in args.root_key:
         member.keys.append(
-            _public_key(read_public_key(pem), args.institution, KeyPurpose.KEY_PURPOSE_ROOT, args)
+            _public_key(
+                read_public_key(pem),
+                args.institution,
+                KeyPurpose.KEY_PURPOSE_ROOT,
+                start,
+                args.key_days,
+            )
         )
     for address in args.grpc or []:
         member.endpoints.append(
@@ -165,7 +175,7 @@ def _sign(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     write_text(args.out, envelope_to_json(envelope) + "\n")
-    holders = governance_holders(envelope, manifest)
+    holders = governance_holders(envelope, manifest, from_timestamp(manifest.issued_at))
     print(
         f"signed {manifest.network_id} version {manifest.version}: "
         f"{len(holders)} of {manifest.governance_threshold} governance institutions have signed"
@@ -186,7 +196,9 @@ def _verify(args: argparse.Namespace) -> int:
     if not args.ignore_expiry:
         trust.check_fresh(now)
     current = trust.current
-    holders = governance_holders(current.envelope, current.manifest)
+    holders = governance_holders(
+        current.envelope, current.manifest, from_timestamp(current.manifest.issued_at)
+    )
     print(
         f"OK {current.network_id} version {current.version}: signed by {len(holders)} of "
         f"{current.manifest.governance_threshold} governance institutions needed; "

@@ -48,6 +48,7 @@ from ._manifest import (
     validate_manifest,
 )
 from ._time import from_timestamp, to_timestamp
+from ._tokens import TokenCodec
 
 __all__ = [
     "CLOCK_WINDOW",
@@ -63,6 +64,7 @@ __all__ = [
     "ProtocolError",
     "Reason",
     "Signer",
+    "TokenCodec",
     "TrustedKey",
     "TrustedManifest",
     "Verified",

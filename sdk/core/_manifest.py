@@ -174,26 +174,40 @@ def sign_manifest(manifest: NetworkManifest, signers: Sequence[Signer]) -> Envel
     return sign_envelope(payload, types.MANIFEST, signers)
 
 
-def governance_holders(envelope: Envelope, signed_by: NetworkManifest) -> frozenset[str]:
+def _usable_at(key: PublicKey, at: datetime) -> bool:
+    if key.status == KeyStatus.KEY_STATUS_REVOKED:
+        return False
+    not_after = from_timestamp(key.not_after)
+    if key.status == KeyStatus.KEY_STATUS_RETIRED and key.HasField("status_changed_at"):
+        not_after = min(not_after, from_timestamp(key.status_changed_at))
+    if key.HasField("not_before") and at < from_timestamp(key.not_before):
+        return False
+    return at <= not_after
+
+
+def governance_holders(
+    envelope: Envelope, signed_by: NetworkManifest, at: datetime
+) -> frozenset[str]:
     """The distinct institutions whose governance keys in signed_by validly signed envelope.
 
     Each institution counts once however many of its keys signed (spec MAN-7). A key counts only
-    if it is not revoked and the manifest's issue time lies in its window.
+    if it is not revoked and at (the signed manifest's issue time) lies in its window, retirement
+    included.
     """
-    keys = {k.key_id: k for k in signed_by.governance_keys}
+    keys = {k.key_id: k for k in signed_by.governance_keys if _usable_at(k, at)}
     message = pae(envelope.payload_type, envelope.payload)
     holders: set[str] = set()
     for sig in envelope.signatures:
         key = keys.get(sig.keyid)
-        if key is None or key.status == KeyStatus.KEY_STATUS_REVOKED:
-            continue
-        if verify_signature(key.public_key, sig.sig, message):
+        if key is not None and verify_signature(key.public_key, sig.sig, message):
             holders.add(key.holder)
     return frozenset(holders)
 
 
-def _require_threshold(envelope: Envelope, signed_by: NetworkManifest, which: str) -> None:
-    holders = governance_holders(envelope, signed_by)
+def _require_threshold(
+    envelope: Envelope, manifest: NetworkManifest, signed_by: NetworkManifest, which: str
+) -> None:
+    holders = governance_holders(envelope, signed_by, from_timestamp(manifest.issued_at))
     if len(holders) < signed_by.governance_threshold:
         raise ProtocolError(
             Reason.THRESHOLD_NOT_MET,
@@ -262,7 +276,7 @@ class ManifestTrust:
                 Reason.MANIFEST_PIN_MISMATCH, "manifest digest differs from the pinned one"
             )
         manifest = _open(envelope)
-        _require_threshold(envelope, manifest, f"version {manifest.version}")
+        _require_threshold(envelope, manifest, manifest, f"version {manifest.version}")
         return cls(TrustedManifest(envelope, manifest, envelope_digest(envelope)))
 
     @property
@@ -300,7 +314,7 @@ class ManifestTrust:
                 if number == current.version:
                     return current
                 raise ProtocolError(Reason.MANIFEST_ROLLBACK, "an older version was offered")
-            if known is not None and self._validly_signed(envelope, manifest):
+            if known is not None and self._validly_signed(envelope, manifest, known):
                 raise ProtocolError(
                     Reason.MANIFEST_EQUIVOCATION,
                     f"two different validly signed manifests of version {number}",
@@ -308,26 +322,33 @@ class ManifestTrust:
                 )
             if number < current.version:
                 raise ProtocolError(Reason.MANIFEST_ROLLBACK, "an older version was offered")
-            _require_threshold(envelope, current.manifest, f"version {current.version}")
+            # A different body for the current version that its signers did not sign: a forgery.
+            raise ProtocolError(
+                Reason.THRESHOLD_NOT_MET,
+                f"not signed by the governance institutions of version {number - 1}",
+            )
         if number > current.version + 1:
             raise ProtocolError(
                 Reason.MANIFEST_VERSION_GAP,
                 f"version {number} offered; only {current.version + 1} can follow",
                 metadata={"offered": str(number), "next": str(current.version + 1)},
             )
-        _require_threshold(envelope, current.manifest, f"version {current.version}")
-        _require_threshold(envelope, manifest, f"version {number} itself")
+        _require_threshold(envelope, manifest, current.manifest, f"version {current.version}")
+        _require_threshold(envelope, manifest, manifest, f"version {number} itself")
         trusted = TrustedManifest(envelope, manifest, envelope_digest(envelope))
         self._history[number] = trusted
         self._current = trusted
         return trusted
 
-    def _validly_signed(self, envelope: Envelope, manifest: NetworkManifest) -> bool:
-        previous = self._history.get(manifest.version - 1)
+    def _validly_signed(
+        self, envelope: Envelope, manifest: NetworkManifest, known: TrustedManifest
+    ) -> bool:
+        # The keys that had to sign version N: those of N-1, or for the oldest version held, the
+        # keys of the version we trust (so a self-signed forgery is no equivocation).
+        previous = self._history.get(manifest.version - 1, known)
         try:
-            if previous is not None:
-                _require_threshold(envelope, previous.manifest, "the previous version")
-            _require_threshold(envelope, manifest, "itself")
+            _require_threshold(envelope, manifest, previous.manifest, "the previous version")
+            _require_threshold(envelope, manifest, manifest, "itself")
         except ProtocolError:
             return False
         return True
