@@ -66,10 +66,8 @@ def test_delegation_rules(network: TestNetwork) -> None:
         is Reason.DELEGATION_INVALID
     )
     ring.accept_delegation(delegation(ynu, ok, serial=5), now)
-    assert (
-        reason(lambda: ring.accept_delegation(delegation(ynu, ok, serial=5), now))
-        is Reason.STALE_VERSION
-    )
+    older = delegation(ynu, ok, serial=4, issued=now)
+    assert reason(lambda: ring.accept_delegation(older, now)) is Reason.STALE_VERSION
 
 
 def test_revocation_refuses_new_calls_at_once_and_records_from_compromise(
@@ -197,3 +195,47 @@ def test_key_window_and_revocation_semantics(
         )
         is Reason.SIGNER_MISMATCH
     )
+
+
+def test_a_refreshed_delegation_keeps_old_signatures_valid(network: TestNetwork) -> None:
+    ring = network.keyring()
+    ynu = network.by_id("ynu.edu.cn")
+    fresh = seeded("ynu/transport-3")
+    entry = [public_key(fresh, ynu.id, TRANSPORT)]
+    ring.accept_delegation(delegation(ynu, entry, serial=1), T0)
+    later = T0 + timedelta(days=5)
+    ring.accept_delegation(delegation(ynu, entry, serial=2, issued=later), later)
+    key = ring.key(fresh.key_id)
+    assert key is not None
+    assert key.valid_at(T0 + timedelta(hours=1))  # signed under the first delegation
+    assert key.valid_at(later + timedelta(days=6))  # and under the refresh
+
+
+def test_a_key_keeps_its_one_purpose_across_delegations(network: TestNetwork) -> None:
+    ring = network.keyring()
+    ynu = network.by_id("ynu.edu.cn")
+    as_transport = [public_key(ynu.issuing, ynu.id, TRANSPORT)]
+    assert (
+        reason(lambda: ring.accept_delegation(delegation(ynu, as_transport), T0))
+        is Reason.DELEGATION_INVALID
+    )
+
+
+def test_the_same_delegation_delivered_twice_changes_nothing(network: TestNetwork) -> None:
+    ring = network.keyring()
+    ynu = network.by_id("ynu.edu.cn")
+    envelope = delegation(ynu, [public_key(seeded("ynu/t4"), ynu.id, TRANSPORT)])
+    first = ring.accept_delegation(envelope, T0)
+    assert ring.accept_delegation(envelope, T0) == first
+
+
+def test_an_expired_delegation_is_refused_unless_replayed(network: TestNetwork) -> None:
+    ring = network.keyring()
+    ynu = network.by_id("ynu.edu.cn")
+    k = seeded("ynu/t5")
+    envelope = delegation(ynu, [public_key(k, ynu.id, TRANSPORT)])
+    late = T0 + timedelta(days=30)
+    assert reason(lambda: ring.accept_delegation(envelope, late)) is Reason.DELEGATION_INVALID
+    ring.accept_delegation(envelope, late, replay=True)
+    key = ring.key(k.key_id)
+    assert key is not None and key.valid_at(T0 + timedelta(days=1))

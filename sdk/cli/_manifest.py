@@ -9,11 +9,13 @@ import sys
 from datetime import datetime, timedelta
 
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 
 from sseaun.sdk.core import (
     Envelope,
     ManifestTrust,
     ProtocolError,
+    Reason,
     add_signatures,
     envelope_digest,
     envelope_to_json,
@@ -21,12 +23,15 @@ from sseaun.sdk.core import (
     governance_holders,
     key_id_for,
     parse_manifest,
+    payload_types,
     sign_manifest,
     to_timestamp,
+    verify_envelope,
 )
 from sseaun.v1.manifest_pb2 import (
     Endpoint,
     EndpointKind,
+    JoinRequest,
     KeyAlgorithm,
     KeyPurpose,
     KeyStatus,
@@ -103,8 +108,39 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _member_from_join_request(path: str) -> tuple[Member, str]:
+    """The member entry of a join request, after checking its root key signed it."""
+    envelope = read_envelope(path)
+    request = JoinRequest()
+    try:
+        request.ParseFromString(envelope.payload)
+    except DecodeError as exc:
+        raise CliError(f"{path} is not a join request") from exc
+    roots = {
+        k.key_id: k.public_key
+        for k in request.member.keys
+        if k.purpose == KeyPurpose.KEY_PURPOSE_ROOT
+    }
+    # Proof of possession: the root key the member asks governance to list signed the request.
+    verify_envelope(envelope, roots, {payload_types.JOIN_REQUEST})
+    return request.member, request.network_id
+
+
 def _add_member(args: argparse.Namespace) -> int:
     manifest = _read_draft(args.input)
+    if args.join_request:
+        member, network_id = _member_from_join_request(args.join_request)
+        if network_id != manifest.network_id:
+            raise CliError(f"the join request is for network {network_id!r}")
+        if any(m.institution_id == member.institution_id for m in manifest.members):
+            raise CliError(f"{member.institution_id} is already a member of the draft")
+        member.test_institution = args.test_institution
+        manifest.members.append(member)
+        _write_draft(args.out or args.input, manifest)
+        print(f"added {member.institution_id} to the draft ({len(manifest.members)} members)")
+        return 0
+    if not (args.institution and args.name and args.country and args.root_key):
+        raise CliError("give --join-request, or --institution, --name, --country and --root-key")
     if any(m.institution_id == args.institution for m in manifest.members):
         raise CliError(f"{args.institution} is already a member of the draft")
     member = Member(
@@ -163,8 +199,11 @@ def _sign(args: argparse.Namespace) -> int:
     data = read_bytes(args.input)
     if _is_envelope(data):
         # Co-signing: sign the bytes already frozen by the first signer, never re-serialise.
-        envelope = add_signatures(read_envelope(args.input), [signer])
+        envelope = read_envelope(args.input)
+        if envelope.payload_type != payload_types.MANIFEST:
+            raise ProtocolError(Reason.PAYLOAD_TYPE_UNSUPPORTED, "not a manifest envelope")
         manifest = parse_manifest(envelope.payload)
+        envelope = add_signatures(envelope, [signer])
     else:
         manifest = _read_draft(args.input)
         envelope = sign_manifest(manifest, [signer])
@@ -186,12 +225,16 @@ def _sign(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     envelope = read_envelope(args.input)
     now = parse_time(args.now)
+    try:
+        pin = bytes.fromhex(args.pin) if args.pin else None
+    except ValueError as exc:
+        raise CliError("--pin must be a hex SHA-256 digest") from exc
     if args.trusted:
-        trust = ManifestTrust.bootstrap(read_envelope(args.trusted[0]), None)
+        # The pin, when given, applies to the oldest trusted version: the chain's genesis.
+        trust = ManifestTrust.bootstrap(read_envelope(args.trusted[0]), pin)
         for path in [*args.trusted[1:], args.input]:
             trust.update(read_envelope(path))
     else:
-        pin = bytes.fromhex(args.pin) if args.pin else None
         trust = ManifestTrust.bootstrap(envelope, pin)
     if not args.ignore_expiry:
         trust.check_fresh(now)
@@ -249,10 +292,15 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     add = sub.add_parser("add-member", help="add a member institution to a draft")
     add.add_argument("--in", dest="input", required=True, metavar="DRAFT.json")
     add.add_argument("--out", metavar="DRAFT.json", help="default: rewrite --in")
-    add.add_argument("--institution", required=True, help="SCHAC domain, e.g. ynu.edu.cn")
-    add.add_argument("--name", action="append", required=True, metavar="LANG=TEXT")
-    add.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. CN")
-    add.add_argument("--root-key", action="append", required=True, metavar="PUBLIC.pem")
+    add.add_argument(
+        "--join-request",
+        metavar="FILE",
+        help="the signed join request of `sseaun node init` (checks its root key)",
+    )
+    add.add_argument("--institution", help="SCHAC domain, e.g. ynu.edu.cn")
+    add.add_argument("--name", action="append", metavar="LANG=TEXT")
+    add.add_argument("--country", help="ISO 3166-1 alpha-2, e.g. CN")
+    add.add_argument("--root-key", action="append", metavar="PUBLIC.pem")
     add.add_argument("--grpc", action="append", metavar="HOST:PORT")
     add.add_argument("--http", action="append", metavar="URL")
     add.add_argument("--plaintext", action="store_true", help="gRPC without TLS (loopback tests)")

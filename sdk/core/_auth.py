@@ -125,7 +125,8 @@ def verify_request(
         ProtocolError: the reason of the first failing check: MALFORMED,
             PAYLOAD_TYPE_UNSUPPORTED, KEY_UNKNOWN, SIGNATURE_INVALID, MALFORMED (payload),
             WRONG_NETWORK, SIGNER_MISMATCH, KEY_REVOKED, KEY_WRONG_PURPOSE, KEY_EXPIRED,
-            CLOCK_SKEW, WRONG_AUDIENCE, METHOD_MISMATCH, PURPOSE_NOT_ALLOWED.
+            CLOCK_SKEW, MALFORMED (nonce size), WRONG_AUDIENCE, METHOD_MISMATCH,
+            PURPOSE_NOT_ALLOWED.
     """
     verified = keyring.verify(
         envelope,

@@ -183,7 +183,8 @@ def envelope_from_json(data: str | bytes) -> Envelope:
         raise ProtocolError(Reason.MALFORMED, "not JSON") from exc
     if not isinstance(obj, dict):
         raise ProtocolError(Reason.MALFORMED, "a DSSE envelope is a JSON object")
-    payload = _b64decode(obj.get("payload"), "payload")
+    # proto3 JSON leaves out an empty payload; DSSE JSON has it as "".
+    payload = _b64decode(obj.get("payload", ""), "payload")
     payload_type = obj.get("payloadType")
     if not isinstance(payload_type, str):
         raise ProtocolError(Reason.MALFORMED, "payloadType must be a string")

@@ -229,8 +229,14 @@ class KeyRing:
         assert best is not None
         raise best
 
-    def accept_delegation(self, envelope: Envelope, now: datetime) -> Delegation:
+    def accept_delegation(
+        self, envelope: Envelope, now: datetime, *, replay: bool = False
+    ) -> Delegation:
         """Verify and apply a member's delegation of operational keys and endpoints (KEY-6).
+
+        With replay=True (re-applying a statement accepted before, e.g. under a new manifest
+        version) an expired delegation is still applied, so the keys it vouched for keep
+        verifying what they signed while it was in force.
 
         Raises:
             ProtocolError: any reason of verify for a ROOT key, DELEGATION_INVALID for a broken
@@ -275,6 +281,8 @@ class KeyRing:
                 field_problems=problems,
             )
         previous = self._delegations.get(institution)
+        if previous is not None and previous.SerializeToString() == delegation.SerializeToString():
+            return previous  # delivered again: nothing changes
         if previous is not None and delegation.serial <= previous.serial:
             raise ProtocolError(
                 Reason.STALE_VERSION,
@@ -284,8 +292,15 @@ class KeyRing:
         for key in delegation.keys:
             existing = self._keys.get(key.key_id)
             fresh = _trusted_key(key, cap=expires, floor=issued)
-            if existing is not None and existing.revoked_at is not None:
-                fresh = TrustedKey(**{**fresh.__dict__, "revoked_at": existing.revoked_at})
+            if existing is not None:
+                # A refresh extends the window; it never cuts off what the key signed before,
+                # and never lifts a revocation.
+                starts = [t for t in (existing.not_before, fresh.not_before) if t is not None]
+                fresh = TrustedKey(
+                    fresh.key_id, fresh.public_key, fresh.holder, fresh.purpose,
+                    min(starts) if len(starts) == 2 else None,
+                    max(existing.not_after, fresh.not_after), existing.revoked_at,
+                )  # fmt: skip
             self._add(fresh)
         self._delegations[institution] = delegation
         self._accepted.append(envelope)
