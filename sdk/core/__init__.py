@@ -3,6 +3,7 @@
 Nothing here imports grpc, aiohttp, asyncio or sqlite; a test walks the imports to keep it so.
 """
 
+from . import _catalogue as catalogue
 from . import _payload_types as payload_types
 from ._auth import (
     CLOCK_WINDOW,
@@ -72,6 +73,7 @@ __all__ = [
     "VerifiedRequest",
     "add_signatures",
     "build_request",
+    "catalogue",
     "check_structure",
     "envelope_digest",
     "envelope_from_bytes",

@@ -124,10 +124,20 @@ def verify_request(
     Raises:
         ProtocolError: the reason of the first failing check: MALFORMED,
             PAYLOAD_TYPE_UNSUPPORTED, KEY_UNKNOWN, SIGNATURE_INVALID, MALFORMED (payload),
-            WRONG_NETWORK, SIGNER_MISMATCH, KEY_REVOKED, KEY_WRONG_PURPOSE, KEY_EXPIRED,
-            CLOCK_SKEW, MALFORMED (nonce size), WRONG_AUDIENCE, METHOD_MISMATCH,
+            WRONG_NETWORK, CLOCK_SKEW, SIGNER_MISMATCH, KEY_REVOKED, KEY_WRONG_PURPOSE,
+            KEY_EXPIRED, MALFORMED (nonce size), WRONG_AUDIENCE, METHOD_MISMATCH,
             PURPOSE_NOT_ALLOWED.
     """
+    now = utc(now)
+
+    def within_window(request: SignedRequest) -> None:
+        if abs(from_timestamp(request.header.issued_at) - now) > clock_window:
+            raise ProtocolError(
+                Reason.CLOCK_SKEW,
+                "request time is outside the clock window",
+                metadata={"window-seconds": str(int(clock_window.total_seconds()))},
+            )
+
     verified = keyring.verify(
         envelope,
         allowed_types={types.REQUEST},
@@ -135,18 +145,12 @@ def verify_request(
         signer_of=_request_signer,
         purpose=_TRANSPORT,
         new_call=True,
+        precheck=within_window,
     )
     request = verified.message
     assert isinstance(request, SignedRequest)
     header = request.header
     issued = from_timestamp(header.issued_at)
-    now = utc(now)
-    if abs(issued - now) > clock_window:
-        raise ProtocolError(
-            Reason.CLOCK_SKEW,
-            "request time is outside the clock window",
-            metadata={"window-seconds": str(int(clock_window.total_seconds()))},
-        )
     if not MIN_NONCE_SIZE <= len(header.nonce) <= MAX_NONCE_SIZE:
         raise ProtocolError(
             Reason.MALFORMED,

@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from google.protobuf.message import DecodeError
 
@@ -57,8 +58,18 @@ def _check_payload_type(payload_type: str) -> None:
 def sign_envelope(payload: bytes, payload_type: str, signers: Iterable[Signer]) -> Envelope:
     """Sign payload, exactly as given, under payload_type with each signer (spec ENV-3)."""
     _check_payload_type(payload_type)
+    message = pae(payload_type, payload)
     envelope = Envelope(payload=payload, payload_type=payload_type)
-    return add_signatures(envelope, signers)
+    present: set[str] = set()
+    for signer in signers:
+        if signer.key_id not in present:
+            envelope.signatures.add(sig=signer.sign(message), keyid=signer.key_id)
+            present.add(signer.key_id)
+    if not present:
+        raise ProtocolError(Reason.MALFORMED, "an envelope needs at least one signature")
+    if len(present) > MAX_SIGNATURES:
+        raise ProtocolError(Reason.MALFORMED, f"at most {MAX_SIGNATURES} signatures")
+    return envelope
 
 
 def add_signatures(envelope: Envelope, signers: Iterable[Signer]) -> Envelope:
@@ -107,7 +118,11 @@ class VerifiedEnvelope:
     payload_type: str
     payload: bytes
     key_ids: tuple[str, ...]
-    digest: bytes
+
+    @cached_property
+    def digest(self) -> bytes:
+        """SHA-256 of the PAE bytes (computed only when an answer needs binding)."""
+        return hashlib.sha256(pae(self.payload_type, self.payload)).digest()
 
 
 def verify_envelope(
@@ -124,25 +139,33 @@ def verify_envelope(
     Returns:
         the verified payload with every key ID whose signature verified.
     """
+    payload_type = envelope.payload_type
+    signatures = envelope.signatures
     check_structure(envelope)
-    if envelope.payload_type not in allowed_types:
+    if payload_type not in allowed_types:
         raise ProtocolError(
             Reason.PAYLOAD_TYPE_UNSUPPORTED,
             "payload type is not accepted here",
-            metadata={"payload-type": envelope.payload_type},
+            metadata={"payload-type": payload_type},
         )
-    known = [s for s in envelope.signatures if s.keyid in keys]
+    payload = envelope.payload
+    message = b""
+    known = False
+    verified: list[str] = []
+    for sig in signatures:
+        keyid = sig.keyid
+        public = keys.get(keyid)
+        if public is None:
+            continue
+        if not known:
+            known, message = True, pae(payload_type, payload)
+        if keyid not in verified and verify_signature(public, sig.sig, message):
+            verified.append(keyid)
     if not known:
         raise ProtocolError(Reason.KEY_UNKNOWN, "no signature names a known key")
-    message = pae(envelope.payload_type, envelope.payload)
-    verified = tuple(
-        dict.fromkeys(s.keyid for s in known if verify_signature(keys[s.keyid], s.sig, message))
-    )
     if not verified:
         raise ProtocolError(Reason.SIGNATURE_INVALID, "no signature verifies")
-    return VerifiedEnvelope(
-        envelope.payload_type, envelope.payload, verified, hashlib.sha256(message).digest()
-    )
+    return VerifiedEnvelope(payload_type, payload, tuple(verified))
 
 
 def envelope_from_bytes(data: bytes) -> Envelope:
@@ -171,6 +194,14 @@ def _b64decode(value: object, what: str) -> bytes:
         raise ProtocolError(Reason.MALFORMED, f"{what} is not valid base64") from exc
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # lone surrogates from JSON escapes
+        return False
+    return True
+
+
 def envelope_from_json(data: str | bytes) -> Envelope:
     """Parse a DSSE JSON envelope (``payload``, ``payloadType``, ``signatures[{keyid, sig}]``).
 
@@ -179,14 +210,14 @@ def envelope_from_json(data: str | bytes) -> Envelope:
     """
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise ProtocolError(Reason.MALFORMED, "not JSON") from exc
     if not isinstance(obj, dict):
         raise ProtocolError(Reason.MALFORMED, "a DSSE envelope is a JSON object")
     # proto3 JSON leaves out an empty payload; DSSE JSON has it as "".
     payload = _b64decode(obj.get("payload", ""), "payload")
     payload_type = obj.get("payloadType")
-    if not isinstance(payload_type, str):
+    if not isinstance(payload_type, str) or not _encodable(payload_type):
         raise ProtocolError(Reason.MALFORMED, "payloadType must be a string")
     signatures = obj.get("signatures")
     if not isinstance(signatures, list):
@@ -196,7 +227,7 @@ def envelope_from_json(data: str | bytes) -> Envelope:
         if not isinstance(entry, dict):
             raise ProtocolError(Reason.MALFORMED, "each signature must be a JSON object")
         keyid = entry.get("keyid", "")
-        if not isinstance(keyid, str):
+        if not isinstance(keyid, str) or not _encodable(keyid):
             raise ProtocolError(Reason.MALFORMED, "keyid must be a string")
         envelope.signatures.append(Signature(sig=_b64decode(entry.get("sig"), "sig"), keyid=keyid))
     return envelope

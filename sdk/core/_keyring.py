@@ -187,6 +187,7 @@ class KeyRing:
         signer_of: Callable[[_M], tuple[str, str, datetime]],
         purpose: int,
         new_call: bool,
+        precheck: Callable[[_M], None] | None = None,
     ) -> Verified:
         """Verify an envelope signed by the institution its payload names (spec ENV-6).
 
@@ -197,6 +198,8 @@ class KeyRing:
 
         Args:
             signer_of: returns (network ID, signing institution, signing time) of a payload.
+            precheck: a check of the payload run after WRONG_NETWORK and before the key checks
+                (a request's clock window, so a wrong clock is named as such).
         """
         verified = verify_envelope(envelope, self._public, allowed_types)
         message = message_type()
@@ -214,6 +217,8 @@ class KeyRing:
                 "signed for another network",
                 metadata={"network-id": network_id},
             )
+        if precheck is not None:
+            precheck(message)
         best: ProtocolError | None = None
         best_rank = -1
         for key_id in verified.key_ids:
@@ -265,7 +270,7 @@ class KeyRing:
             problems.append(FieldProblem("expires_at", "must be after issued_at"))
         elif expires - issued > MAX_DELEGATION_LIFETIME:
             problems.append(FieldProblem("expires_at", "a delegation lives at most 7 days"))
-        if utc(now) >= expires:
+        if not replay and utc(now) >= expires:
             problems.append(FieldProblem("expires_at", "the delegation has expired"))
         for i, key in enumerate(delegation.keys):
             problems.extend(
@@ -274,6 +279,8 @@ class KeyRing:
             other = self._keys.get(key.key_id)
             if other is not None and other.holder != institution:
                 problems.append(FieldProblem(f"keys[{i}].key_id", "held by another institution"))
+            elif other is not None and other.purpose != key.purpose:
+                problems.append(FieldProblem(f"keys[{i}].purpose", "a key keeps its one purpose"))
         if problems:
             raise ProtocolError(
                 Reason.DELEGATION_INVALID,

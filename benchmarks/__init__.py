@@ -1,0 +1,1 @@
+"""Ratio benchmarks against the building blocks; run with ``python benchmarks/run.py``."""

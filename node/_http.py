@@ -1,0 +1,68 @@
+"""The node's HTTP side: manifest distribution, signed statements, health and metrics."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from sseaun.sdk.core import envelope_from_bytes, envelope_to_json
+
+from ._runtime import Node
+
+__all__ = ["MANIFEST_PATH", "http_app"]
+
+MANIFEST_PATH = "/.well-known/sseaun/manifest"
+STATEMENTS_PATH = "/.well-known/sseaun/statements"
+_JSON = "application/json"
+
+
+def http_app(node: Node, *, serving: dict[str, bool]) -> web.Application:
+    """The aiohttp application; serving["ok"] is False once shutdown has begun."""
+
+    async def manifest(_: web.Request) -> web.Response:
+        return web.Response(text=envelope_to_json(node.trust.current.envelope), content_type=_JSON)
+
+    async def manifest_version(request: web.Request) -> web.Response:
+        try:
+            version = int(request.match_info["version"])
+        except ValueError:
+            raise web.HTTPBadRequest(text="version must be a number") from None
+        trusted = node.trust.version(version)
+        if trusted is None:
+            raise web.HTTPNotFound(text="no such manifest version")
+        return web.Response(text=envelope_to_json(trusted.envelope), content_type=_JSON)
+
+    async def statements(_: web.Request) -> web.Response:
+        items = [
+            json.loads(envelope_to_json(envelope_from_bytes(raw)))
+            for _kind, raw in await node.store.statements()
+        ]
+        return web.json_response({"statements": items})
+
+    async def healthz(_: web.Request) -> web.Response:
+        problems = dict(node.problems)
+        expired = node.manifest_problem()
+        if expired is not None:
+            problems["manifest"] = f"{expired.reason.value}: {expired.message}"
+        if not serving["ok"]:
+            problems["shutdown"] = "the node is stopping"
+        body = {
+            "status": "SERVING" if not problems else "NOT_SERVING",
+            "institutions": list(node.config.institutions),
+            "manifest_version": node.trust.current.version,
+            "problems": problems,
+        }
+        return web.json_response(body, status=200 if not problems else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        node.metrics.set_gauge("sseaun_manifest_version", node.trust.current.version)
+        return web.Response(text=node.metrics.render(), content_type="text/plain")
+
+    app = web.Application(client_max_size=64 * 1024)
+    app.router.add_get(MANIFEST_PATH, manifest)
+    app.router.add_get(MANIFEST_PATH + "/{version}", manifest_version)
+    app.router.add_get(STATEMENTS_PATH, statements)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app

@@ -1,0 +1,213 @@
+"""`sseaun node serve`: one process, one event loop, a fixed start and shutdown order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import UTC, datetime
+
+import aiohttp
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from sseaun.sdk.core import ProtocolError, envelope_from_json
+from sseaun.v1 import service_pb2
+
+from ._config import NodeConfig
+from ._handlers import add_service
+from ._http import MANIFEST_PATH, http_app
+from ._keys import InstitutionKeys
+from ._runtime import Node
+from ._services import ManifestService, RecordService
+from .store import SqliteStore
+
+__all__ = ["RunningNode", "serve_forever", "start_node"]
+
+log = logging.getLogger("sseaun.node")
+SERVICE_NAMES = (
+    service_pb2.DESCRIPTOR.services_by_name["ManifestService"].full_name,
+    service_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
+)
+
+
+def _passphrase(config: NodeConfig) -> bytes | None:
+    import os  # noqa: PLC0415
+
+    if not config.passphrase_env:
+        return None
+    value = os.environ.get(config.passphrase_env)
+    return value.encode() if value else None
+
+
+class RunningNode:
+    """A started node: its servers, background tasks and the addresses it is bound to."""
+
+    def __init__(
+        self,
+        node: Node,
+        server: grpc.aio.Server,
+        runner: web.AppRunner,
+        health: HealthServicer,
+        grpc_port: int,
+        http_port: int,
+        serving: dict[str, bool],
+    ) -> None:
+        self.node = node
+        self.server = server
+        self.runner = runner
+        self.health = health
+        self.grpc_port = grpc_port
+        self.http_port = http_port
+        self._serving = serving
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def stop(self) -> None:
+        """Health NOT_SERVING, drain calls within the bound, stop HTTP, then close the store."""
+        self._serving["ok"] = False
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.node.config.drain_seconds)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.runner.cleanup()
+        await self.node.store.close()
+        log.info("stopped")
+
+    def start_background(self) -> None:
+        self._tasks.append(asyncio.create_task(self._refresh_manifest(), name="manifest-refresh"))
+        self._tasks.append(asyncio.create_task(self._purge_nonces(), name="nonce-purge"))
+
+    async def _set_health(self) -> None:
+        problem = self.node.manifest_problem()
+        status = (
+            health_pb2.HealthCheckResponse.NOT_SERVING
+            if problem or not self._serving["ok"]
+            else health_pb2.HealthCheckResponse.SERVING
+        )
+        if problem:
+            log.error("not serving data: %s", problem.message)
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def refresh_manifest_once(self) -> None:
+        """Catch up from the manifest file and the peers, one verified +1 step at a time."""
+        node = self.node
+        if node.config.manifest_file is not None:
+            with contextlib.suppress(OSError, ProtocolError):
+                envelope = envelope_from_json(node.config.manifest_file.read_bytes())
+                await node.adopt_manifest(envelope)
+        if node.config.manifest_peers:
+            timeout = aiohttp.ClientTimeout(total=10)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                for peer in node.config.manifest_peers:
+                    await self._catch_up_from(session, peer.rstrip("/"))
+        await self._set_health()
+
+    async def _catch_up_from(self, session: aiohttp.ClientSession, peer: str) -> None:
+        node = self.node
+        while True:
+            url = f"{peer}{MANIFEST_PATH}/{node.trust.current.version + 1}"
+            try:
+                async with session.get(url) as reply:
+                    if reply.status != 200:
+                        return
+                    envelope = envelope_from_json(await reply.read())
+                if not await node.adopt_manifest(envelope):
+                    return
+            except (aiohttp.ClientError, TimeoutError, ProtocolError) as exc:
+                log.info("manifest catch-up from %s stopped: %s", peer, exc)
+                return
+
+    async def _refresh_manifest(self) -> None:
+        while True:
+            await asyncio.sleep(self.node.config.manifest_refresh_seconds)
+            await self.refresh_manifest_once()
+
+    async def _purge_nonces(self) -> None:
+        while True:
+            await asyncio.sleep(60)
+            await self.node.store.purge_expired_nonces(datetime.now(UTC))
+
+
+async def start_node(config: NodeConfig) -> RunningNode:
+    """Open the store, rebuild trust, start gRPC and HTTP on the running loop."""
+    store = await SqliteStore.open(config.database)
+    try:
+        keys = {
+            i: InstitutionKeys.load(config.keys_dir, i, _passphrase(config))
+            for i in config.institutions
+        }
+        node = await Node.open(config, store, keys)
+    except BaseException:
+        await store.close()
+        raise
+    options = [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        # Clients may ping every 20 s at most; the SDK's keepalive (30 s) stays above this.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.max_connection_age_grace_ms", int(config.drain_seconds * 1000)),
+    ]
+    server = grpc.aio.server(options=options)
+    services = service_pb2.DESCRIPTOR.services_by_name
+    add_service(server, ManifestService(node), services["ManifestService"])
+    add_service(server, RecordService(node), services["RecordService"])
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    if config.plaintext:
+        grpc_port = server.add_insecure_port(config.grpc_listen)
+    else:
+        assert config.tls_cert is not None and config.tls_key is not None
+        credentials = grpc.ssl_server_credentials(
+            [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
+        )
+        grpc_port = server.add_secure_port(config.grpc_listen, credentials)
+    await server.start()
+    serving = {"ok": True}
+    runner = web.AppRunner(http_app(node, serving=serving), access_log=None)
+    await runner.setup()
+    host, _, port = config.http_listen.rpartition(":")
+    site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+    await site.start()
+    http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    running = RunningNode(node, server, runner, health, grpc_port, http_port, serving)
+    await running.refresh_manifest_once()
+    running.start_background()
+    return running
+
+
+async def serve_forever(config: NodeConfig, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then stop in order; prints the bound addresses."""
+    running = await start_node(config)
+    host = config.grpc_listen.rpartition(":")[0] or "127.0.0.1"
+    http_host = config.http_listen.rpartition(":")[0] or "127.0.0.1"
+    print(
+        f"serving {', '.join(config.institutions)} grpc={host}:{running.grpc_port} "
+        f"http={http_host}:{running.http_port} manifest=v{running.node.trust.current.version}",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log.info("stopping: draining calls for up to %.0f s", config.drain_seconds)
+    await running.stop()

@@ -1,0 +1,239 @@
+"""`sseaun node ...`: init, pin-manifest, serve, import (registered through `sseaun.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sseaun.sdk.cli._io import CliError, read_bytes, write_text
+from sseaun.sdk.core import (
+    ManifestTrust,
+    envelope_from_json,
+    envelope_to_json,
+)
+from sseaun.v1.manifest_pb2 import Endpoint, EndpointKind
+
+from ._config import ConfigError, NodeConfig, render_config
+from ._keys import InstitutionKeys, join_request
+from .store import SqliteStore
+
+__all__ = ["register"]
+
+_INSTITUTION = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+
+
+def _load(path: str) -> NodeConfig:
+    try:
+        return NodeConfig.load(Path(path))
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _names(values: list[str]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for value in values:
+        lang, sep, text = value.partition("=")
+        if sep and re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", lang):
+            names[lang] = text
+        else:
+            names["en"] = value
+    return names
+
+
+async def _pin(config_path: Path, database: Path, manifest_file: Path) -> str:
+    envelope = envelope_from_json(read_bytes(str(manifest_file)))
+    trusted = ManifestTrust.bootstrap(envelope, None).current
+    store = await SqliteStore.open(database)
+    try:
+        if await store.manifest_versions():
+            raise CliError(f"{database} already trusts a manifest; pin only a fresh node")
+        await store.put_manifest(trusted.version, envelope.SerializeToString(), trusted.digest)
+    finally:
+        await store.close()
+    text = config_path.read_text()
+    text = re.sub(
+        r'^genesis_sha256 = ".*"$', f'genesis_sha256 = "{trusted.digest.hex()}"', text, flags=re.M
+    )
+    write_text(str(config_path), text)
+    return (
+        f"pinned {trusted.network_id} manifest version {trusted.version} ({trusted.digest.hex()})"
+    )
+
+
+def _init(args: argparse.Namespace) -> int:
+    if not _INSTITUTION.match(args.institution):
+        raise CliError("--institution must be the SCHAC domain, e.g. ynu.edu.cn")
+    if not re.fullmatch(r"[A-Z]{2}", args.country):
+        raise CliError("--country must be an ISO 3166-1 alpha-2 code, e.g. CN")
+    folder = Path(args.dir)
+    config_path = folder / "node.toml"
+    if config_path.exists():
+        raise CliError(f"{config_path} exists; refusing to overwrite a node")
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = InstitutionKeys.generate(folder / "keys", args.institution, None)
+    write_text(
+        str(config_path),
+        render_config(
+            network_id=args.network_id,
+            institution=args.institution,
+            grpc_listen=args.grpc,
+            http_listen=args.http,
+            plaintext=args.plaintext,
+        ),
+    )
+    endpoints = [
+        Endpoint(kind=EndpointKind.ENDPOINT_KIND_GRPC, address=args.grpc, tls=not args.plaintext),
+        Endpoint(kind=EndpointKind.ENDPOINT_KIND_HTTP, address=f"http://{args.http}"),
+    ]
+    request = join_request(
+        keys,
+        network_id=args.network_id,
+        names=_names(args.name),
+        country=args.country,
+        endpoints=endpoints,
+        now=datetime.now(UTC),
+    )
+    write_text(str(folder / "join-request.json"), envelope_to_json(request) + "\n")
+    config = _load(str(config_path))
+
+    async def create_database() -> str | None:
+        store = await SqliteStore.open(config.database)
+        await store.close()
+        if args.manifest:
+            return await _pin(config_path, config.database, Path(args.manifest))
+        return None
+
+    pinned = asyncio.run(create_database())
+    print(f"initialised {args.institution} in {folder}")
+    print(f"  config:       {config_path}")
+    print(f"  database:     {config.database}")
+    print(f"  keys:         {folder / 'keys' / args.institution} (root key: keep a copy offline)")
+    print(f"  join request: {folder / 'join-request.json'} (hand it to the governance members)")
+    if pinned:
+        print(f"  {pinned}")
+    return 0
+
+
+def _pin_manifest(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    print(asyncio.run(_pin(config.path, config.database, Path(args.manifest))))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ._serve import serve_forever  # noqa: PLC0415 - grpc is loaded only to serve
+
+    config = _load(args.config)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(serve_forever(config))
+    except OSError as exc:
+        raise CliError(f"cannot serve: {exc.strerror or exc}") from exc
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from sseaun.sdk.core import catalogue  # noqa: PLC0415
+
+    from ._import import import_courses, import_profile, print_progress  # noqa: PLC0415
+
+    config = _load(args.config)
+    institution = args.institution or config.institutions[0]
+    if institution not in config.institutions:
+        raise CliError(f"this node does not serve {institution}")
+    fmt = args.format or catalogue.guess_format(args.file)
+    if fmt is None:
+        raise CliError("cannot tell the format from the file name: give --format csv|json")
+    data = read_bytes(args.file)
+    passphrase = _passphrase_of(config)
+
+    async def run() -> int:
+        keys = InstitutionKeys.load(config.keys_dir, institution, passphrase)
+        store = await SqliteStore.open(config.database)
+        try:
+            if args.what == "profile":
+                report = await import_profile(config, store, keys, data, fmt)
+            else:
+                report = await import_courses(
+                    config,
+                    store,
+                    keys,
+                    data,
+                    fmt,
+                    progress=None if args.quiet else print_progress,
+                )
+        finally:
+            await store.close()
+        if not report.ok:
+            print(
+                f"{args.file}: {len(report.problems)} problem(s); nothing was imported:",
+                file=sys.stderr,
+            )
+            for problem in report.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 1
+        print(
+            f"imported {args.what} of {institution} from {args.file}: {report.rows} row(s), "
+            f"{report.new_versions} new version(s), {report.unchanged} unchanged, "
+            f"{report.batches_skipped} batch(es) already done"
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
+def _passphrase_of(config: NodeConfig) -> bytes | None:
+    import os  # noqa: PLC0415
+
+    if not config.passphrase_env:
+        return None
+    value = os.environ.get(config.passphrase_env)
+    if not value:
+        raise CliError(f"environment variable {config.passphrase_env} is empty or unset")
+    return value.encode()
+
+
+def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `node` group to the `sseaun` command."""
+    node = groups.add_parser("node", help="run a university's node")
+    sub = node.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    init = sub.add_parser("init", help="keys, node.toml, database and a join request in one step")
+    init.add_argument("--institution", required=True, help="SCHAC domain, e.g. ynu.edu.cn")
+    init.add_argument("--name", action="append", required=True, metavar="[LANG=]NAME")
+    init.add_argument("--country", required=True, help="ISO 3166-1 alpha-2, e.g. CN")
+    init.add_argument("--dir", required=True, metavar="DIR")
+    init.add_argument("--network-id", default="sseaun")
+    init.add_argument("--grpc", default="127.0.0.1:7443", metavar="HOST:PORT")
+    init.add_argument("--http", default="127.0.0.1:7080", metavar="HOST:PORT")
+    init.add_argument("--plaintext", action="store_true", help="no TLS (loopback tests only)")
+    init.add_argument("--manifest", metavar="FILE", help="pin this signed manifest as genesis")
+    init.set_defaults(handler=_init)
+
+    pin = sub.add_parser("pin-manifest", help="trust a signed manifest as this node's genesis")
+    pin.add_argument("--config", required=True, metavar="DIR/node.toml")
+    pin.add_argument("--manifest", required=True, metavar="FILE")
+    pin.set_defaults(handler=_pin_manifest)
+
+    serve = sub.add_parser("serve", help="run the node until SIGTERM or Ctrl-C")
+    serve.add_argument("--config", required=True, metavar="DIR/node.toml")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.set_defaults(handler=_serve)
+
+    imp = sub.add_parser("import", help="import the institution profile or course catalogue")
+    imp.add_argument("what", choices=["profile", "courses"])
+    imp.add_argument("--config", required=True, metavar="DIR/node.toml")
+    imp.add_argument("--file", required=True, metavar="FILE.csv|FILE.json")
+    imp.add_argument("--format", choices=["csv", "json"])
+    imp.add_argument("--institution", help="for a node serving several institutions")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(handler=_import)

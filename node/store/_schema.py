@@ -1,0 +1,189 @@
+"""The SQLite schema as a list of versioned migrations, applied on open.
+
+The schema version is ``PRAGMA user_version`` (kept in the file header, so it needs no table and
+is written in the same transaction as the schema change it records). Migration N brings the
+file from version N-1 to N; each runs in its own BEGIN IMMEDIATE transaction that re-reads the
+version first, so running the list again, or from two processes at once, is a no-op. A
+migration is a function of a sqlite_utils Database: plain DDL where we need SQLite features
+sqlite-utils cannot express (STRICT, WITHOUT ROWID, AUTOINCREMENT, partial indexes), sqlite-utils
+``transform()`` and ``add_column()`` for later changes, since SQLite's ALTER TABLE is limited.
+Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Final
+
+from sqlite_utils import Database
+
+from ._errors import StoreError
+
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "immediate", "migrate"]
+
+#: ``PRAGMA application_id`` of an SSEAUN store ("SSEA"), so tools and we can recognise the file.
+APPLICATION_ID: Final = 0x53534541
+
+Migration = Callable[[Database], None]
+
+# Times are INTEGER microseconds since the Unix epoch (UTC): exact, ordered and cheap to index.
+_V1 = """
+-- Every stored version of every record. The rowid is the change-feed sequence: AUTOINCREMENT
+-- so a sequence is never reused, even if the newest row is ever deleted (a cursor must not
+-- silently skip or repeat).
+CREATE TABLE record_versions (
+    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    parent TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    payload_type TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    parties TEXT NOT NULL,  -- JSON array as in the record header, for answering
+    public INTEGER NOT NULL CHECK (public IN (0, 1)),  -- parties is empty
+    deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+    issued_at INTEGER NOT NULL,
+    UNIQUE (name, version)
+) STRICT;
+CREATE INDEX record_versions_feed ON record_versions (parent, sequence);
+CREATE INDEX record_versions_public_feed ON record_versions (parent, sequence) WHERE public = 1;
+
+-- Who may read each private version, keyed for the feed of one reader: an index range per
+-- (reader, collection) in sequence order, so a page costs O(page), not O(collection).
+CREATE TABLE change_parties (
+    party TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    sequence INTEGER NOT NULL REFERENCES record_versions (sequence),
+    PRIMARY KEY (party, parent, sequence)
+) STRICT, WITHOUT ROWID;
+
+-- The latest version of each record.
+CREATE TABLE records (
+    name TEXT PRIMARY KEY,
+    parent TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    sequence INTEGER NOT NULL UNIQUE REFERENCES record_versions (sequence),
+    public INTEGER NOT NULL CHECK (public IN (0, 1)),
+    deleted INTEGER NOT NULL CHECK (deleted IN (0, 1))
+) STRICT, WITHOUT ROWID;
+CREATE INDEX records_listed_public ON records (parent, name, sequence)
+    WHERE public = 1 AND deleted = 0;
+
+-- Who may read each live private record: as change_parties, in name order for listing.
+CREATE TABLE record_parties (
+    party TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    name TEXT NOT NULL REFERENCES records (name),
+    PRIMARY KEY (party, parent, name)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE import_batches (
+    batch_id TEXT PRIMARY KEY,
+    completed_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE nonces (
+    key BLOB PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX nonces_expiry ON nonces (expires_at);
+
+CREATE TABLE manifests (
+    version INTEGER PRIMARY KEY CHECK (version >= 1),
+    envelope BLOB NOT NULL,
+    digest BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE statements (
+    kind TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    serial_or_key TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    PRIMARY KEY (kind, institution, serial_or_key)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE evidence (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    fingerprint BLOB NOT NULL UNIQUE,  -- SHA-256 of kind, detail and envelopes: kept once
+    recorded_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE evidence_envelopes (
+    evidence_id INTEGER NOT NULL REFERENCES evidence (id),
+    position INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    PRIMARY KEY (evidence_id, position)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+"""
+
+
+def _v1_initial(db: Database) -> None:
+    """Records and their change feed, nonces, manifests, statements, evidence, settings."""
+    db.executescript(_V1)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+#: Migration N (1-based) brings the schema from version N-1 to N.
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1_initial,)
+
+#: The schema version this code writes and reads.
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taking the write lock at BEGIN; rolled back if the block raises.
+
+    IMMEDIATE rather than DEFERRED: a deferred transaction that reads first and another process
+    commits in between fails with SQLITE_BUSY_SNAPSHOT at its first write, without waiting;
+    taking the lock up front lets busy_timeout apply instead.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # Some errors (SQLITE_FULL, SQLITE_IOERR) already rolled the transaction back.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the pending migrations; return the schema version.
+
+    Raises:
+        StoreError: the file belongs to another application, or was written by a newer node.
+    """
+    db = Database(conn, execute_plugins=False)
+    while True:
+        with immediate(conn):
+            version = _pragma_int(conn, "user_version")
+            application_id = _pragma_int(conn, "application_id")
+            if version == 0 and application_id == 0:
+                if conn.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchone() is not None:
+                    raise StoreError("the database file has tables but is not an SSEAUN store")
+            elif application_id != APPLICATION_ID:
+                raise StoreError("the database file is not an SSEAUN store")
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database has schema version {version}, newer than this node's "
+                    f"{SCHEMA_VERSION}: upgrade the node (never downgrade past a migration)"
+                )
+            if version == SCHEMA_VERSION:
+                return version
+            MIGRATIONS[version](db)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+
+
+def _pragma_int(conn: sqlite3.Connection, name: str) -> int:
+    row = conn.execute(f"PRAGMA {name}").fetchone()
+    return int(row[0])

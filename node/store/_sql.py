@@ -1,0 +1,169 @@
+"""The SQL the SQLite store runs, and how its rows and columns map to Python values.
+
+Queries are constant strings, so sqlite3 prepares each once per connection and keeps it in its
+statement cache. The comments say which index each query relies on; tests check the plans.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from ._model import StoredRecord
+
+__all__ = [
+    "BATCH_DONE",
+    "CHANGES",
+    "CLAIM",
+    "DELETE_RECORD_PARTY",
+    "GET_LATEST",
+    "GET_VERSION",
+    "HEAD",
+    "HEAD_SEQUENCE",
+    "INSERT_BATCH",
+    "INSERT_CHANGE_PARTY",
+    "INSERT_RECORD_PARTY",
+    "INSERT_VERSION",
+    "LATEST_VERSION",
+    "LIST",
+    "PURGE",
+    "STORED",
+    "UPSERT_HEAD",
+    "from_us",
+    "parties_from_json",
+    "parties_json",
+    "record",
+    "to_us",
+    "utcnow",
+]
+
+# Every query that answers records selects these columns in this order (see record()).
+GET_VERSION: Final = """
+SELECT sequence, name, version, parent, issuer, payload_type, envelope, parties, deleted,
+       issued_at
+FROM record_versions WHERE name = ? AND version = ?
+"""
+GET_LATEST: Final = """
+SELECT sequence, name, version, parent, issuer, payload_type, envelope, parties, deleted,
+       issued_at
+FROM record_versions WHERE name = ? ORDER BY version DESC LIMIT 1
+"""
+LATEST_VERSION: Final = "SELECT version FROM records WHERE name = ?"
+# Public live records and the reader's live private records are two index ranges in name
+# order (records_listed_public and record_parties' key); the compound SELECT merges them and
+# stops at the limit. Each part selects the name from the table whose index orders it, so the
+# planner sees the order it needs. The parts are disjoint: a record is public or has parties.
+LIST: Final = """
+SELECT r.sequence AS sequence, r.name AS name, v.version, v.parent, v.issuer, v.payload_type,
+       v.envelope, v.parties, v.deleted, v.issued_at
+FROM records AS r JOIN record_versions AS v ON v.sequence = r.sequence
+WHERE r.parent = :parent AND r.public = 1 AND r.deleted = 0 AND r.name > :after
+  AND r.sequence >= :since
+UNION ALL
+SELECT r.sequence, p.name, v.version, v.parent, v.issuer, v.payload_type,
+       v.envelope, v.parties, v.deleted, v.issued_at
+FROM record_parties AS p
+JOIN records AS r ON r.name = p.name
+JOIN record_versions AS v ON v.sequence = r.sequence
+WHERE p.party = :reader AND p.parent = :parent AND p.name > :after AND r.sequence >= :since
+ORDER BY name LIMIT :limit
+"""
+# As LIST, over every version in sequence order (record_versions_public_feed and
+# change_parties' key).
+CHANGES: Final = """
+SELECT v.sequence AS sequence, v.name, v.version, v.parent, v.issuer, v.payload_type,
+       v.envelope, v.parties, v.deleted, v.issued_at
+FROM record_versions AS v
+WHERE v.parent = :parent AND v.public = 1 AND v.sequence > :after
+UNION ALL
+SELECT p.sequence, v.name, v.version, v.parent, v.issuer, v.payload_type,
+       v.envelope, v.parties, v.deleted, v.issued_at
+FROM change_parties AS p JOIN record_versions AS v ON v.sequence = p.sequence
+WHERE p.party = :reader AND p.parent = :parent AND p.sequence > :after
+ORDER BY sequence LIMIT :limit
+"""
+HEAD_SEQUENCE: Final = "SELECT max(sequence) FROM record_versions WHERE parent = ?"
+
+STORED: Final = "SELECT sequence, envelope FROM record_versions WHERE name = ? AND version = ?"
+HEAD: Final = """
+SELECT r.version, r.public, r.deleted, v.parties
+FROM records AS r JOIN record_versions AS v ON v.sequence = r.sequence
+WHERE r.name = ?
+"""
+INSERT_VERSION: Final = """
+INSERT INTO record_versions
+    (name, version, parent, issuer, payload_type, envelope, parties, public, deleted, issued_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+INSERT_CHANGE_PARTY: Final = "INSERT INTO change_parties (party, parent, sequence) VALUES (?, ?, ?)"
+DELETE_RECORD_PARTY: Final = (
+    "DELETE FROM record_parties WHERE party = ? AND parent = ? AND name = ?"
+)
+INSERT_RECORD_PARTY: Final = "INSERT INTO record_parties (party, parent, name) VALUES (?, ?, ?)"
+UPSERT_HEAD: Final = """
+INSERT INTO records (name, parent, version, sequence, public, deleted)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET
+    version = excluded.version, sequence = excluded.sequence,
+    public = excluded.public, deleted = excluded.deleted
+"""
+BATCH_DONE: Final = "SELECT 1 FROM import_batches WHERE batch_id = ?"
+INSERT_BATCH: Final = "INSERT INTO import_batches (batch_id, completed_at) VALUES (?, ?)"
+
+# Inserts an unseen key; replaces a key whose row expired but was not purged yet; otherwise
+# changes nothing, so the statement's row count (1 or 0) is the answer.
+CLAIM: Final = """
+INSERT INTO nonces (key, expires_at) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
+WHERE nonces.expires_at <= ?
+"""
+PURGE: Final = "DELETE FROM nonces WHERE expires_at <= ?"
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware UTC time")
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def from_us(value: int) -> datetime:
+    """The aware UTC datetime of microseconds since the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def parties_json(parties: tuple[str, ...]) -> str:
+    """The parties column: a compact JSON array in the header's order."""
+    return json.dumps(list(parties), separators=(",", ":"))
+
+
+def parties_from_json(text: str) -> tuple[str, ...]:
+    """The parties of a parties column; public records skip the JSON parser."""
+    return () if text == "[]" else tuple(json.loads(text))
+
+
+def record(row: tuple[Any, ...]) -> StoredRecord:
+    """The StoredRecord of a row of the record columns (in GET_VERSION's order)."""
+    sequence, name, version, parent, issuer, payload_type, envelope, parties, deleted, at = row
+    return StoredRecord(
+        name=name,
+        parent=parent,
+        version=version,
+        issuer=issuer,
+        payload_type=payload_type,
+        envelope=envelope,
+        parties=parties_from_json(parties),
+        deleted=bool(deleted),
+        issued_at=from_us(at),
+        sequence=sequence,
+    )

@@ -1,0 +1,905 @@
+"""SqliteStore: the Store on one SQLite file in WAL mode, kept off the event loop.
+
+Threads. The process has one event loop and nothing may block it, so no SQLite call runs on it.
+All writes run on one dedicated writer thread that owns the read-write connection: SQLite
+allows one writer at a time anyway, a single owner needs no locks, and jobs run in the order
+they were submitted. Reads run on a second thread with its own read-only connection. In WAL
+mode a reader works on the last committed snapshot without waiting for the writer, so a long
+import never delays a GetRecord, and a slow read never delays a nonce claim. A single reader
+thread is enough: sqlite3 releases the GIL inside SQLite, but turning rows into Python objects
+holds it, so more reader threads would mostly queue for the GIL. The thread hop, not SQLite, is
+most of the cost of a point read, so reads queued together run as one job and are answered with
+one wake-up of the loop.
+
+Durability. journal_mode=WAL with synchronous=NORMAL: a commit appends the transaction to the
+WAL file and returns without fsync (the WAL is fsynced at checkpoints, about every 4 MB of
+writes). A committed transaction therefore survives a crash of the process (SIGKILL, OOM kill,
+an exception): its bytes are in the kernel's page cache, which the kernel writes out. Only an
+OS crash or power loss can lose transactions: the last ones committed since the previous
+checkpoint, each lost whole, never leaving the file corrupt. synchronous=FULL would close that
+gap by fsyncing every commit, at about three times the cost of a one-row commit on the
+development machine (building_block_limits.md, §6).
+A lost nonce after an OS crash re-opens a replay window of at most the clock window, and only
+for requests captured in the last moments before the crash.
+
+Group commit. A request's nonce claim is on the hot path of every call. Claims are queued on
+the event loop and the writer commits all claims queued so far in one transaction, then answers
+each one. While it commits, new claims queue for the next batch, so batches grow with load
+without a timer; nonce_linger can add a short wait to collect more claims at moderate load.
+Each claim is one upsert whose row count says whether the key was unseen; the table itself is
+the authority (a key's row lives until it expires), so memory holds only the batch in flight.
+Expired nonces are deleted, through an index on the expiry time, at open and then at most once
+per purge_interval with a batch, so the table holds about one clock window of nonces.
+
+Statements. Hot reads use plain sqlite3 cursors with constant SQL, which sqlite3 prepares once
+and keeps in its per-connection statement cache; sqlite-utils runs the migrations only (its
+table helpers re-read the schema on every call, ~4x slower on point reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+
+from . import _sql as sql
+from ._errors import (
+    StoreClosedError,
+    StoreConflictError,
+    StoreError,
+    StoreVersionError,
+    VersionProblem,
+)
+from ._model import (
+    Evidence,
+    NewRecord,
+    PutOutcome,
+    PutStatus,
+    StoredRecord,
+    StoreStatistics,
+)
+from ._schema import immediate, migrate
+
+__all__ = ["SqliteStore"]
+
+_T = TypeVar("_T")
+
+#: Bounds the WAL file left behind after a checkpoint (it is reused, not shrunk, otherwise).
+_JOURNAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
+
+
+def _fingerprint(kind: str, detail: str, envelopes: Sequence[bytes]) -> bytes:
+    """The SHA-256 that identifies a piece of evidence, so it is kept once."""
+    digest = hashlib.sha256()
+    # Length-prefixed, so different splits of the same bytes cannot collide.
+    for part in (kind.encode(), detail.encode(), *envelopes):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by its owner only; SQLite gives its -wal and -shm
+    files the same permissions. The store holds student records.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def _open_writer(path: Path, busy_timeout: float, now_us: int) -> sqlite3.Connection:
+    """Writer thread: open the read-write connection, migrate, purge expired nonces."""
+    _create_private(path)
+    # isolation_level=None: transactions are only the explicit BEGIN IMMEDIATE ... COMMIT below,
+    # never ones the sqlite3 module opens implicitly.
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, cached_statements=256)
+    try:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise StoreError(f"the database cannot use WAL mode (journal_mode is {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
+        migrate(conn)
+        with immediate(conn):
+            conn.execute(sql.PURGE, (now_us,))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _open_reader(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Reader thread: open the read-only connection (after the writer created the schema)."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(
+        uri, uri=True, timeout=busy_timeout, isolation_level=None, cached_statements=256
+    )
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    return conn
+
+
+def _guarded(call: Callable[[], _T]) -> _T:
+    """Run call, turning SQLite's own errors into StoreError (the Store's only error family)."""
+    try:
+        return call()
+    except sqlite3.Error as exc:
+        raise StoreError(f"SQLite: {exc}") from exc
+
+
+@dataclass(slots=True)
+class _Claim:
+    key: bytes
+    expires_at: int
+    future: asyncio.Future[bool]
+
+
+def _settle(batch: list[_Claim], results: list[bool] | BaseException) -> None:
+    """Event loop: answer the claims of a committed (or failed) batch."""
+    for i, claim in enumerate(batch):
+        if claim.future.done():  # the caller gave up (cancelled); the claim stands anyway
+            continue
+        if isinstance(results, BaseException):
+            # A fresh exception per waiter: each await raises (and annotates) its own.
+            if isinstance(results, StoreClosedError):
+                error: StoreError = StoreClosedError(str(results))
+            else:
+                error = StoreError(f"nonce claim failed: {results}")
+                error.__cause__ = results
+            claim.future.set_exception(error)
+        else:
+            claim.future.set_result(results[i])
+
+
+def _answer_reads(answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    """Event loop: answer a job's reads."""
+    for future, result, error in answers:
+        if future.done():  # the caller was cancelled
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+class SqliteStore:
+    """The Store on one SQLite file. Open it with ``await SqliteStore.open(path)``.
+
+    Example::
+
+        store = await SqliteStore.open(Path("node.db"))
+        try:
+            if not await store.claim_nonce(request.nonce_key, request.nonce_expires_at):
+                ...  # REPLAYED_NONCE
+        finally:
+            await store.close()
+    """
+
+    def __init__(
+        self,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        writer: ThreadPoolExecutor,
+        reader: ThreadPoolExecutor,
+        write_conn: sqlite3.Connection,
+        read_conn: sqlite3.Connection,
+        clock: Callable[[], datetime],
+        nonce_linger: float,
+        max_nonce_batch: int,
+        purge_interval: float,
+    ) -> None:
+        """Use SqliteStore.open(); the connections belong to the threads of their executors."""
+        self._loop = loop
+        self._writer = writer
+        self._reader = reader
+        self._write_conn = write_conn  # used on the writer thread only
+        self._read_conn = read_conn  # used on the reader thread only
+        self._clock = clock
+        self._nonce_linger = nonce_linger
+        self._max_nonce_batch = max_nonce_batch
+        self._purge_interval_us = int(purge_interval * 1_000_000)
+        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
+        # Claims queued for the writer. Shared by the loop (appends) and the writer (takes);
+        # the lock is held only to move list items, never during IO, so the loop never waits.
+        self._claims_lock = threading.Lock()
+        self._claims: list[_Claim] = []
+        self._nonce_job_queued = False
+        # Reads queued for the reader thread, shared the same way.
+        self._reads_lock = threading.Lock()
+        self._reads: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._read_job_queued = False
+        # Each counter has one writing thread, so += needs no lock; readers may see a value
+        # one step old, which is fine for statistics. Loop thread:
+        self._writes_submitted = 0
+        self._claims_submitted = 0
+        # Writer thread:
+        self._writes_done = 0
+        self._claims_done = 0
+        self._last_purge_us = 0
+        self._transactions = 0
+        self._nonce_batches = 0
+        self._nonces_claimed = 0
+        self._nonces_refused = 0
+        self._records_inserted = 0
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        clock: Callable[[], datetime] = sql.utcnow,
+        nonce_linger: float = 0.0,
+        max_nonce_batch: int = 1024,
+        purge_interval: float = 1.0,
+        busy_timeout: float = 5.0,
+    ) -> SqliteStore:
+        """Open (creating if needed) the store at path and bring its schema up to date.
+
+        Args:
+            path: the database file; created with mode 0600, its directory as needed.
+            clock: the current time as an aware datetime; decides which nonces have expired.
+            nonce_linger: seconds the writer waits for more claims before committing a batch
+                that is not full; 0 commits at once (claims still batch up under load).
+            max_nonce_batch: the most claims committed in one transaction.
+            purge_interval: the least seconds between two purges of expired nonces.
+            busy_timeout: seconds to wait for a lock held by another process (a CLI tool).
+
+        Raises:
+            StoreError: the file cannot be opened, is not an SSEAUN store, or is newer.
+        """
+        if max_nonce_batch < 1:
+            raise ValueError("max_nonce_batch must be 1 or more")
+        loop = asyncio.get_running_loop()
+        path = Path(path)
+        writer = ThreadPoolExecutor(1, thread_name_prefix="sseaun-store-writer")
+        reader = ThreadPoolExecutor(1, thread_name_prefix="sseaun-store-reader")
+        now_us = sql.to_us(clock())
+        try:
+            write_conn = await loop.run_in_executor(
+                writer, _guarded, lambda: _open_writer(path, busy_timeout, now_us)
+            )
+            try:
+                read_conn = await loop.run_in_executor(
+                    reader, _guarded, lambda: _open_reader(path, busy_timeout)
+                )
+            except BaseException:
+                await loop.run_in_executor(writer, write_conn.close)
+                raise
+        except BaseException:
+            writer.shutdown(wait=False)
+            reader.shutdown(wait=False)
+            raise
+        store = cls(
+            loop=loop,
+            writer=writer,
+            reader=reader,
+            write_conn=write_conn,
+            read_conn=read_conn,
+            clock=clock,
+            nonce_linger=nonce_linger,
+            max_nonce_batch=max_nonce_batch,
+            purge_interval=purge_interval,
+        )
+        store._last_purge_us = now_us
+        return store
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- running work on the two threads ------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+
+    async def _write(self, call: Callable[[], _T]) -> _T:
+        """Run call on the writer thread. Once submitted it runs to the end even if the caller
+        is cancelled, so a write is done or not done, never half done or lost in the queue.
+        """
+        self._check_open()
+        self._writes_submitted += 1
+        return await asyncio.shield(self._loop.run_in_executor(self._writer, self._run_write, call))
+
+    def _run_write(self, call: Callable[[], _T]) -> _T:
+        try:
+            return _guarded(call)
+        finally:
+            self._writes_done += 1
+
+    async def _read(self, call: Callable[[], _T]) -> _T:
+        """Run call on the reader thread.
+
+        Reads queued while the reader is busy run in one job and are answered with one wake-up
+        of the loop: under load this halves the cost of a thread hop, which is most of the cost
+        of a point read.
+        """
+        self._check_open()
+        future: asyncio.Future[_T] = self._loop.create_future()
+        with self._reads_lock:
+            self._reads.append((call, future))
+            submit = not self._read_job_queued
+            self._read_job_queued = True
+        if submit:
+            self._reader.submit(self._read_job)
+        return await future
+
+    def _read_job(self) -> None:
+        """Reader thread: run every queued read, then answer them all at once."""
+        with self._reads_lock:
+            batch, self._reads = self._reads, []
+            self._read_job_queued = False
+        answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        for call, future in batch:
+            try:
+                answers.append((future, _guarded(call), None))
+            except Exception as exc:  # noqa: BLE001 - passed on to the caller's future
+                answers.append((future, None, exc))
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            self._loop.call_soon_threadsafe(_answer_reads, answers)
+
+    def _now_us(self) -> int:
+        return sql.to_us(self._clock())
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Finish the queued writes and nonce claims, then close both connections; idempotent."""
+        if self._closing is None:
+            self._closed = True
+            self._closing = self._loop.create_task(self._shut_down())
+        # Shielded: a cancelled caller must not leave the store half closed.
+        await asyncio.shield(self._closing)
+
+    async def _shut_down(self) -> None:
+        try:
+            # Reader first, so the writer's connection is the last one and its close checkpoints
+            # the WAL into the database file.
+            await self._loop.run_in_executor(self._reader, self._read_conn.close)
+            await self._loop.run_in_executor(self._writer, self._close_writer)
+        finally:
+            self._reader.shutdown(wait=False)
+            self._writer.shutdown(wait=False)
+
+    def _close_writer(self) -> None:
+        """Writer thread: commit every claim still queued (no new ones come once closed)."""
+        try:
+            while batch := self._take_claims()[0]:
+                self._commit_claims(batch)
+            self._write_conn.execute("PRAGMA optimize")
+        finally:
+            # After a failed commit, no claim may be left waiting forever.
+            with self._claims_lock:
+                left, self._claims = self._claims, []
+            if left:
+                self._claims_done += len(left)
+                self._answer(left, StoreClosedError("the store closed before the claim committed"))
+            self._write_conn.close()
+
+    def statistics(self) -> StoreStatistics:
+        """Counters of the store's work since open (no IO)."""
+        pending_claims = self._claims_submitted - self._claims_done
+        return StoreStatistics(
+            queued_writes=self._writes_submitted - self._writes_done + pending_claims,
+            pending_nonce_claims=pending_claims,
+            transactions_committed=self._transactions,
+            nonce_batches_committed=self._nonce_batches,
+            nonces_claimed=self._nonces_claimed,
+            nonces_refused=self._nonces_refused,
+            records_inserted=self._records_inserted,
+        )
+
+    # -- nonces --------------------------------------------------------------------------------
+
+    async def claim_nonce(self, key: bytes, expires_at: datetime) -> bool:
+        """Store a request's nonce key until expires_at; False if it was already stored (replay).
+
+        Answers after the group commit that stored it. A claim whose expires_at has already
+        passed is refused (False). If the caller is cancelled meanwhile the claim still
+        stands: the nonce counts as seen, and the client's retry uses a fresh one anyway.
+        """
+        self._check_open()
+        if not key:
+            raise ValueError("the nonce key is empty")
+        claim = _Claim(bytes(key), sql.to_us(expires_at), self._loop.create_future())
+        with self._claims_lock:
+            self._claims.append(claim)
+            submit = not self._nonce_job_queued
+            self._nonce_job_queued = True
+        self._claims_submitted += 1
+        if submit:
+            self._writer.submit(self._nonce_job)
+        return await claim.future
+
+    def _take_claims(self) -> tuple[list[_Claim], bool]:
+        """Take up to max_nonce_batch queued claims, and whether more remain queued.
+
+        When none remain the job flag is cleared: claims queued from then on submit a new job,
+        which runs after this one and so forms the next batch.
+        """
+        with self._claims_lock:
+            batch = self._claims[: self._max_nonce_batch]
+            del self._claims[: self._max_nonce_batch]
+            more = bool(self._claims)
+            if not more:
+                self._nonce_job_queued = False
+        return batch, more
+
+    def _nonce_job(self) -> None:
+        """Writer thread: commit one batch of queued claims and answer them."""
+        if self._nonce_linger > 0:
+            with self._claims_lock:
+                short = len(self._claims) < self._max_nonce_batch
+            if short:
+                time.sleep(self._nonce_linger)
+        batch, more = self._take_claims()
+        if not batch:  # close() committed them already
+            return
+        if more:
+            # More than one batch was queued: the rest goes behind the writes queued meanwhile.
+            self._writer.submit(self._nonce_job)
+        self._commit_claims(batch)
+
+    def _commit_claims(self, batch: list[_Claim]) -> None:
+        """Writer thread: one transaction for the batch, then the answers (after COMMIT)."""
+        try:
+            now = self._now_us()
+            results: list[bool] = []
+            conn = self._write_conn
+            with immediate(conn):
+                for claim in batch:
+                    if claim.expires_at <= now:
+                        results.append(False)
+                        continue
+                    cursor = conn.execute(sql.CLAIM, (claim.key, claim.expires_at, now))
+                    results.append(cursor.rowcount == 1)
+                if now - self._last_purge_us >= self._purge_interval_us:
+                    conn.execute(sql.PURGE, (now,))
+                    self._last_purge_us = now
+        except BaseException as exc:
+            self._claims_done += len(batch)
+            self._answer(batch, exc)
+            raise
+        self._transactions += 1
+        self._nonce_batches += 1
+        claimed = sum(results)
+        self._nonces_claimed += claimed
+        self._nonces_refused += len(batch) - claimed
+        self._claims_done += len(batch)
+        self._answer(batch, results)
+
+    def _answer(self, batch: list[_Claim], results: list[bool] | BaseException) -> None:
+        # RuntimeError: the event loop is closed, so nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(_settle, batch, results)
+
+    async def purge_expired_nonces(self, now: datetime) -> int:
+        """Forget the nonces that expired at or before now; return how many."""
+        now_us = sql.to_us(now)
+        return await self._write(lambda: self._purge_sync(now_us))
+
+    def _purge_sync(self, now_us: int) -> int:
+        with immediate(self._write_conn):
+            deleted = self._write_conn.execute(sql.PURGE, (now_us,)).rowcount
+        self._transactions += 1
+        return deleted
+
+    # -- records -------------------------------------------------------------------------------
+
+    async def put_records(
+        self, records: Sequence[NewRecord], *, batch_id: str | None = None
+    ) -> list[PutOutcome]:
+        """Store a batch of record versions in one transaction; one outcome per record, in order.
+
+        A (name, version) already stored with the same envelope bytes is UNCHANGED. With a
+        batch_id already completed, nothing is written and every outcome is BATCH_DONE; on
+        success the batch_id is recorded in the same transaction. Keep batches to about a
+        thousand records: nonce claims queue behind a running batch.
+
+        Raises:
+            StoreConflictError: a (name, version) is stored with different bytes.
+            StoreVersionError: a version is not the stored latest + 1 (1 for a new record).
+        """
+        batch = tuple(records)  # the caller may change its sequence while the writer works
+        if not batch and batch_id is None:
+            return []
+        return await self._write(lambda: self._put_records_sync(batch, batch_id))
+
+    def _put_records_sync(
+        self, batch: tuple[NewRecord, ...], batch_id: str | None
+    ) -> list[PutOutcome]:
+        conn = self._write_conn
+        outcomes: list[PutOutcome] = []
+        conflicts: list[str] = []
+        problems: list[VersionProblem] = []
+        with immediate(conn):
+            if batch_id is not None and conn.execute(sql.BATCH_DONE, (batch_id,)).fetchone():
+                return [PutOutcome(r.name, r.version, PutStatus.BATCH_DONE, 0) for r in batch]
+            # One pass that checks and inserts in order, so a batch may hold several versions
+            # of one record; any problem rolls the whole transaction back below.
+            for record in batch:
+                stored = conn.execute(sql.STORED, (record.name, record.version)).fetchone()
+                if stored is not None:
+                    if stored[1] == record.envelope:
+                        outcomes.append(
+                            PutOutcome(record.name, record.version, PutStatus.UNCHANGED, stored[0])
+                        )
+                    else:
+                        conflicts.append(f"{record.name}@{record.version}")
+                    continue
+                head = conn.execute(sql.HEAD, (record.name,)).fetchone()
+                expected = 1 if head is None else head[0] + 1
+                if record.version != expected:
+                    problems.append(VersionProblem(record.name, record.version, expected))
+                    continue
+                sequence = self._insert_version(conn, record, head)
+                outcomes.append(
+                    PutOutcome(record.name, record.version, PutStatus.INSERTED, sequence)
+                )
+            if conflicts:
+                raise StoreConflictError(
+                    "already stored with different envelope bytes: " + ", ".join(conflicts),
+                    conflicts,
+                )
+            if problems:
+                raise StoreVersionError(problems)
+            if batch_id is not None:
+                conn.execute(sql.INSERT_BATCH, (batch_id, self._now_us()))
+        self._transactions += 1
+        self._records_inserted += sum(o.status is PutStatus.INSERTED for o in outcomes)
+        return outcomes
+
+    @staticmethod
+    def _insert_version(
+        conn: sqlite3.Connection, record: NewRecord, head: tuple[Any, ...] | None
+    ) -> int:
+        """Insert one version, make it the record's head and index who may read it."""
+        public = not record.parties
+        parties = sorted(set(record.parties))
+        cursor = conn.execute(
+            sql.INSERT_VERSION,
+            (
+                record.name,
+                record.version,
+                record.parent,
+                record.issuer,
+                record.payload_type,
+                record.envelope,
+                sql.parties_json(record.parties),
+                public,
+                record.deleted,
+                sql.to_us(record.issued_at),
+            ),
+        )
+        sequence = cursor.lastrowid
+        assert sequence is not None  # an INSERT into a rowid table always sets it
+        conn.executemany(
+            sql.INSERT_CHANGE_PARTY, [(party, record.parent, sequence) for party in parties]
+        )
+        if head is not None:
+            _, head_public, head_deleted, head_parties = head
+            if not head_public and not head_deleted:
+                conn.executemany(
+                    sql.DELETE_RECORD_PARTY,
+                    [
+                        (party, record.parent, record.name)
+                        for party in set(sql.parties_from_json(head_parties))
+                    ],
+                )
+        conn.execute(
+            sql.UPSERT_HEAD,
+            (record.name, record.parent, record.version, sequence, public, record.deleted),
+        )
+        if not record.deleted:
+            conn.executemany(
+                sql.INSERT_RECORD_PARTY, [(party, record.parent, record.name) for party in parties]
+            )
+        return sequence
+
+    async def batch_done(self, batch_id: str) -> bool:
+        """True if a put_records batch with this batch_id was committed."""
+        return await self._read(
+            lambda: self._read_conn.execute(sql.BATCH_DONE, (batch_id,)).fetchone() is not None
+        )
+
+    async def get_record(self, name: str, version: int = 0) -> StoredRecord | None:
+        """One version of a record (0: the latest), tombstones included; None if not stored.
+
+        No visibility check: the caller checks the reader against parties.
+        """
+        if version < 0:
+            raise ValueError("version must be 0 (latest) or more")
+
+        def read() -> StoredRecord | None:
+            if version == 0:
+                row = self._read_conn.execute(sql.GET_LATEST, (name,)).fetchone()
+            else:
+                row = self._read_conn.execute(sql.GET_VERSION, (name, version)).fetchone()
+            return None if row is None else sql.record(row)
+
+        return await self._read(read)
+
+    async def latest_version(self, name: str) -> int:
+        """The latest stored version of a record; 0 if it is not stored."""
+
+        def read() -> int:
+            row = self._read_conn.execute(sql.LATEST_VERSION, (name,)).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._read(read)
+
+    async def list_records(
+        self,
+        parent: str,
+        *,
+        reader: str,
+        after_name: str = "",
+        limit: int,
+        changed_since: int = 0,
+    ) -> list[StoredRecord]:
+        """The latest version of the collection's live records visible to reader, by name.
+
+        Only names > after_name, only latest versions with sequence >= changed_since, at most
+        limit. Tombstoned records are left out.
+        """
+        if limit < 1:
+            raise ValueError("limit must be 1 or more")
+        params = {
+            "parent": parent,
+            "reader": reader,
+            "after": after_name,
+            "since": changed_since,
+            "limit": limit,
+        }
+        return await self._read(
+            lambda: [
+                sql.record(row) for row in self._read_conn.execute(sql.LIST, params).fetchall()
+            ]
+        )
+
+    async def changes(
+        self, parent: str, *, reader: str, after_sequence: int, limit: int
+    ) -> list[StoredRecord]:
+        """Every stored version of the collection visible to reader, tombstones included, with
+        sequence > after_sequence, in sequence order, at most limit.
+        """
+        if limit < 1:
+            raise ValueError("limit must be 1 or more")
+        params = {"parent": parent, "reader": reader, "after": after_sequence, "limit": limit}
+        return await self._read(
+            lambda: [
+                sql.record(row) for row in self._read_conn.execute(sql.CHANGES, params).fetchall()
+            ]
+        )
+
+    async def head_sequence(self, parent: str) -> int:
+        """The sequence of the collection's newest change; 0 if it has none."""
+
+        def read() -> int:
+            value = self._read_conn.execute(sql.HEAD_SEQUENCE, (parent,)).fetchone()[0]
+            return 0 if value is None else int(value)
+
+        return await self._read(read)
+
+    # -- manifests, statements, evidence -------------------------------------------------------
+
+    async def put_manifest(self, version: int, envelope: bytes, digest: bytes) -> bool:
+        """Keep a verified manifest version; False if it was already held with the same digest.
+
+        Raises:
+            StoreConflictError: this version is held with another digest (equivocation).
+        """
+        if version < 1:
+            raise ValueError("manifest versions start at 1")
+
+        def write() -> bool:
+            conn = self._write_conn
+            with immediate(conn):
+                row = conn.execute(
+                    "SELECT digest FROM manifests WHERE version = ?", (version,)
+                ).fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO manifests (version, envelope, digest) VALUES (?, ?, ?)",
+                        (version, envelope, digest),
+                    )
+            self._transactions += 1
+            if row is None:
+                return True
+            if row[0] == digest:
+                return False
+            raise StoreConflictError(
+                f"manifest version {version} is held with another digest",
+                [f"manifests/{version}"],
+            )
+
+        return await self._write(write)
+
+    async def get_manifest(self, version: int = 0) -> bytes | None:
+        """The envelope bytes of a manifest version (0: the newest held); None if not held."""
+        if version < 0:
+            raise ValueError("version must be 0 (newest) or more")
+
+        def read() -> bytes | None:
+            if version == 0:
+                row = self._read_conn.execute(
+                    "SELECT envelope FROM manifests ORDER BY version DESC LIMIT 1"
+                ).fetchone()
+            else:
+                row = self._read_conn.execute(
+                    "SELECT envelope FROM manifests WHERE version = ?", (version,)
+                ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._read(read)
+
+    async def manifest_versions(self) -> list[int]:
+        """The manifest versions held, ascending."""
+        return await self._read(
+            lambda: [
+                int(row[0])
+                for row in self._read_conn.execute(
+                    "SELECT version FROM manifests ORDER BY version"
+                ).fetchall()
+            ]
+        )
+
+    async def put_statement(
+        self, kind: str, institution: str, serial_or_key: str, envelope: bytes
+    ) -> None:
+        """Keep a signed statement (a delegation or revocation); replaces one with the same
+        (kind, institution, serial_or_key).
+        """
+
+        def write() -> None:
+            with immediate(self._write_conn):
+                self._write_conn.execute(
+                    "INSERT INTO statements (kind, institution, serial_or_key, envelope)"
+                    " VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (kind, institution, serial_or_key)"
+                    " DO UPDATE SET envelope = excluded.envelope",
+                    (kind, institution, serial_or_key, envelope),
+                )
+            self._transactions += 1
+
+        await self._write(write)
+
+    async def statements(self) -> list[tuple[str, bytes]]:
+        """Every statement as (kind, envelope bytes), by kind, institution, serial or key."""
+        return await self._read(
+            lambda: [
+                (str(kind), bytes(envelope))
+                for kind, envelope in self._read_conn.execute(
+                    "SELECT kind, envelope FROM statements"
+                    " ORDER BY kind, institution, serial_or_key"
+                ).fetchall()
+            ]
+        )
+
+    async def put_evidence(self, kind: str, detail: str, envelopes: Sequence[bytes]) -> bool:
+        """Keep evidence of misbehaviour; False if the same evidence is already kept."""
+        kept = tuple(envelopes)
+        fingerprint = _fingerprint(kind, detail, kept)
+
+        def write() -> bool:
+            conn = self._write_conn
+            with immediate(conn):
+                cursor = conn.execute(
+                    "INSERT INTO evidence (kind, detail, fingerprint, recorded_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+                    (kind, detail, fingerprint, self._now_us()),
+                )
+                if cursor.rowcount == 0:
+                    return False
+                conn.executemany(
+                    "INSERT INTO evidence_envelopes (evidence_id, position, envelope)"
+                    " VALUES (?, ?, ?)",
+                    [(cursor.lastrowid, i, envelope) for i, envelope in enumerate(kept)],
+                )
+            self._transactions += 1
+            return True
+
+        return await self._write(write)
+
+    async def evidence(self) -> list[Evidence]:
+        """Every piece of evidence, oldest first."""
+
+        def read() -> list[Evidence]:
+            conn = self._read_conn
+            envelopes: dict[int, list[bytes]] = {}
+            # One read transaction, so the two queries see the same snapshot.
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(
+                    "SELECT id, kind, detail, recorded_at FROM evidence ORDER BY id"
+                ).fetchall()
+                for evidence_id, envelope in conn.execute(
+                    "SELECT evidence_id, envelope FROM evidence_envelopes"
+                    " ORDER BY evidence_id, position"
+                ):
+                    envelopes.setdefault(evidence_id, []).append(envelope)
+            finally:
+                conn.execute("COMMIT")
+            return [
+                Evidence(
+                    id=evidence_id,
+                    kind=kind,
+                    detail=detail,
+                    envelopes=tuple(envelopes.get(evidence_id, ())),
+                    recorded_at=sql.from_us(recorded_at),
+                )
+                for evidence_id, kind, detail, recorded_at in rows
+            ]
+
+        return await self._read(read)
+
+    # -- settings and maintenance --------------------------------------------------------------
+
+    async def get_setting(self, key: str) -> bytes | None:
+        """A node setting (e.g. its page-token secret); None if unset."""
+
+        def read() -> bytes | None:
+            row = self._read_conn.execute(
+                "SELECT value FROM settings WHERE key = ?", (key,)
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._read(read)
+
+    async def set_setting(self, key: str, value: bytes) -> None:
+        """Set a node setting, replacing any earlier value."""
+
+        def write() -> None:
+            with immediate(self._write_conn):
+                self._write_conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+            self._transactions += 1
+
+        await self._write(write)
+
+    async def integrity_check(self) -> str:
+        """PRAGMA integrity_check and foreign_key_check: "ok", else the problems, one per line.
+
+        Runs on the reader's connection, so writes (nonce claims) go on meanwhile.
+        """
+
+        def read() -> str:
+            conn = self._read_conn
+            problems = [
+                str(row[0])
+                for row in conn.execute("PRAGMA integrity_check").fetchall()
+                if row[0] != "ok"
+            ]
+            problems += [
+                f"foreign key: {table} row {rowid} has no {parent} row"
+                for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check")
+            ]
+            return "\n".join(problems) or "ok"
+
+        return await self._read(read)
