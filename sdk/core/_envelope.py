@@ -7,8 +7,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 
 from google.protobuf.message import DecodeError
 
@@ -48,11 +47,20 @@ def envelope_digest(envelope: Envelope) -> bytes:
     return hashlib.sha256(pae(envelope.payload_type, envelope.payload)).digest()
 
 
-def _check_payload_type(payload_type: str) -> None:
+@lru_cache(maxsize=256)
+def _type_problem(payload_type: str) -> str | None:
+    # Cached: a verifier sees the same few payload types over and over.
     if not payload_type or len(payload_type) > MAX_PAYLOAD_TYPE_LENGTH:
-        raise ProtocolError(Reason.MALFORMED, "payload type must be 1 to 128 characters")
+        return "payload type must be 1 to 128 characters"
     if not payload_type.isascii() or not payload_type.isprintable() or " " in payload_type:
-        raise ProtocolError(Reason.MALFORMED, "payload type must be printable ASCII without spaces")
+        return "payload type must be printable ASCII without spaces"
+    return None
+
+
+def _check_payload_type(payload_type: str) -> None:
+    problem = _type_problem(payload_type)
+    if problem is not None:
+        raise ProtocolError(Reason.MALFORMED, problem)
 
 
 def sign_envelope(payload: bytes, payload_type: str, signers: Iterable[Signer]) -> Envelope:
@@ -100,29 +108,44 @@ def check_structure(envelope: Envelope) -> None:
         ProtocolError: MALFORMED.
     """
     _check_payload_type(envelope.payload_type)
-    if not envelope.signatures:
+    _check_signatures(envelope.signatures)
+
+
+def _check_signatures(signatures: Sequence[Signature]) -> None:
+    if not signatures:
         raise ProtocolError(Reason.MALFORMED, "envelope has no signatures")
-    if len(envelope.signatures) > MAX_SIGNATURES:
+    if len(signatures) > MAX_SIGNATURES:
         raise ProtocolError(Reason.MALFORMED, f"envelope has more than {MAX_SIGNATURES} signatures")
-    for sig in envelope.signatures:
+    for sig in signatures:
         if len(sig.sig) != SIGNATURE_SIZE:
             raise ProtocolError(Reason.MALFORMED, "an Ed25519 signature is 64 bytes")
         if not sig.keyid:
             raise ProtocolError(Reason.MALFORMED, "every signature needs a keyid hint")
 
 
-@dataclass(frozen=True)
 class VerifiedEnvelope:
-    """The bytes of an envelope that verified, and the key IDs whose signatures verified."""
+    """The bytes of an envelope that verified, and the key IDs whose signatures verified.
 
-    payload_type: str
-    payload: bytes
-    key_ids: tuple[str, ...]
+    A plain slotted class rather than a frozen dataclass: it is built on every verification.
+    """
 
-    @cached_property
+    __slots__ = ("_digest", "key_ids", "payload", "payload_type")
+
+    def __init__(self, payload_type: str, payload: bytes, key_ids: tuple[str, ...]) -> None:
+        self.payload_type = payload_type
+        self.payload = payload
+        self.key_ids = key_ids
+        self._digest: bytes | None = None
+
+    @property
     def digest(self) -> bytes:
         """SHA-256 of the PAE bytes (computed only when an answer needs binding)."""
-        return hashlib.sha256(pae(self.payload_type, self.payload)).digest()
+        if self._digest is None:
+            self._digest = hashlib.sha256(pae(self.payload_type, self.payload)).digest()
+        return self._digest
+
+    def __repr__(self) -> str:
+        return f"VerifiedEnvelope({self.payload_type!r}, {len(self.payload)} bytes, {self.key_ids})"
 
 
 def verify_envelope(
@@ -141,7 +164,8 @@ def verify_envelope(
     """
     payload_type = envelope.payload_type
     signatures = envelope.signatures
-    check_structure(envelope)
+    _check_payload_type(payload_type)
+    _check_signatures(signatures)
     if payload_type not in allowed_types:
         raise ProtocolError(
             Reason.PAYLOAD_TYPE_UNSUPPORTED,
