@@ -1,0 +1,127 @@
+"""Delegations of the node's own operational keys, refreshed before they expire, and partners'
+delegations and revocations fetched from their HTTP side (spec KEY-6, KEY-7, MAN-14)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import aiohttp
+
+from sseaun.sdk.core import (
+    MAX_DELEGATION_LIFETIME,
+    Envelope,
+    ProtocolError,
+    envelope_from_json,
+    payload_types,
+    sign_envelope,
+    to_timestamp,
+)
+from sseaun.v1.manifest_pb2 import Delegation, EndpointKind
+
+from ._keys import ROLES, InstitutionKeys, public_key_entry
+from ._runtime import Node
+
+__all__ = ["REFRESH_BEFORE", "fetch_partner_statements", "refresh_own_delegations"]
+
+log = logging.getLogger("sseaun.node")
+#: A delegation is renewed when less than this is left of it.
+REFRESH_BEFORE = timedelta(days=2)
+STATEMENTS_PATH = "/.well-known/sseaun/statements"
+
+
+def _delegation(keys: InstitutionKeys, network_id: str, serial: int, now: datetime) -> Envelope:
+    expires = now + MAX_DELEGATION_LIFETIME
+    entries = [
+        public_key_entry(getattr(keys, role), keys.institution, purpose, now, 7)
+        for role, purpose in ROLES.items()
+        if role != "root"
+    ]
+    for entry in entries:
+        entry.not_after.CopyFrom(to_timestamp(expires))
+    message = Delegation(
+        network_id=network_id,
+        institution_id=keys.institution,
+        serial=serial,
+        issued_at=to_timestamp(now),
+        expires_at=to_timestamp(expires),
+        keys=entries,
+    )
+    return sign_envelope(
+        message.SerializeToString(deterministic=True), payload_types.DELEGATION, [keys.root]
+    )
+
+
+async def refresh_own_delegations(node: Node) -> int:
+    """Sign a fresh delegation for every served institution whose current one is near its end.
+
+    Returns how many were issued. An institution not (yet) in the manifest is skipped: its
+    delegation could not be verified by anyone.
+    """
+    now = node.clock()
+    issued = 0
+    for institution, keys in node.keys.items():
+        if node.keyring.member(institution) is None:
+            continue
+        current = node.keyring.delegation(institution)
+        if current is not None:
+            expires = current.expires_at.ToDatetime().replace(tzinfo=now.tzinfo)
+            if expires - now > REFRESH_BEFORE:
+                continue
+        serial = (current.serial if current else 0) + 1
+        envelope = _delegation(keys, node.config.network_id, serial, now)
+        try:
+            node.keyring.accept_delegation(envelope, now)
+        except ProtocolError as exc:
+            log.error("own delegation refused: %s: %s", exc.reason.value, exc.message)
+            continue
+        await node.store.put_statement(
+            "delegation", institution, str(serial), envelope.SerializeToString()
+        )
+        issued += 1
+        log.info("issued delegation %d for %s", serial, institution)
+    return issued
+
+
+async def fetch_partner_statements(node: Node, session: aiohttp.ClientSession) -> int:
+    """Fetch and apply every partner's delegations and revocations; returns how many applied."""
+    applied = 0
+    for member in node.keyring.manifest.manifest.members:
+        if member.institution_id in node.keys:
+            continue
+        for endpoint in member.endpoints:
+            if endpoint.kind != EndpointKind.ENDPOINT_KIND_HTTP:
+                continue
+            url = endpoint.address.rstrip("/") + STATEMENTS_PATH
+            try:
+                async with session.get(url) as reply:
+                    if reply.status != 200:
+                        continue
+                    body = await reply.json()
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                log.info("statements of %s not fetched: %s", member.institution_id, exc)
+                continue
+            for item in body.get("statements", []) if isinstance(body, dict) else []:
+                applied += await _apply(node, member.institution_id, item)
+    return applied
+
+
+async def _apply(node: Node, institution: str, item: object) -> int:
+    import json  # noqa: PLC0415
+
+    try:
+        envelope = envelope_from_json(json.dumps(item))
+        if envelope.payload_type == payload_types.KEY_REVOCATION:
+            revocation = node.keyring.accept_revocation(envelope)
+            key = revocation.key_id
+            kind = "revocation"
+        else:
+            delegation = node.keyring.accept_delegation(envelope, node.clock())
+            key = str(delegation.serial)
+            kind = "delegation"
+    except ProtocolError as exc:
+        if exc.reason.value != "STALE_VERSION":
+            log.info("statement of %s refused: %s", institution, exc.reason.value)
+        return 0
+    await node.store.put_statement(kind, institution, key, envelope.SerializeToString())
+    return 1
