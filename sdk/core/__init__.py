@@ -4,6 +4,7 @@ Nothing here imports grpc, aiohttp, asyncio or sqlite; a test walks the imports 
 """
 
 from . import _catalogue as catalogue
+from . import _merkle as merkle
 from . import _payload_types as payload_types
 from ._auth import (
     CLOCK_WINDOW,
@@ -16,6 +17,17 @@ from ._auth import (
     sign_response,
     verify_answer,
     verify_request,
+)
+from ._checkpoint import (
+    Checkpoint,
+    NoteSignature,
+    SignedNote,
+    cosign,
+    note_key_id,
+    parse_signed_note,
+    sign_checkpoint,
+    verify_checkpoint,
+    verify_cosignature,
 )
 from ._envelope import (
     Envelope,
@@ -57,13 +69,16 @@ __all__ = [
     "MAX_DELEGATION_LIFETIME",
     "Answer",
     "AnswerContext",
+    "Checkpoint",
     "Ed25519Signer",
     "Envelope",
     "FieldProblem",
     "KeyRing",
     "ManifestTrust",
+    "NoteSignature",
     "ProtocolError",
     "Reason",
+    "SignedNote",
     "Signer",
     "TokenCodec",
     "TrustedKey",
@@ -75,6 +90,7 @@ __all__ = [
     "build_request",
     "catalogue",
     "check_structure",
+    "cosign",
     "envelope_digest",
     "envelope_from_bytes",
     "envelope_from_json",
@@ -83,10 +99,14 @@ __all__ = [
     "governance_holders",
     "key_id_for",
     "load_public_pem",
+    "merkle",
+    "note_key_id",
     "pae",
     "parse_manifest",
+    "parse_signed_note",
     "payload_types",
     "public_key_pem",
+    "sign_checkpoint",
     "sign_envelope",
     "sign_error",
     "sign_feed_page",
@@ -95,6 +115,8 @@ __all__ = [
     "to_timestamp",
     "validate_manifest",
     "verify_answer",
+    "verify_checkpoint",
+    "verify_cosignature",
     "verify_envelope",
     "verify_request",
     "verify_signature",

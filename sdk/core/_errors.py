@@ -45,6 +45,8 @@ class Reason(enum.Enum):
     NOT_FOUND = "NOT_FOUND"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
+    PROOF_INVALID = "PROOF_INVALID"
+    LOG_INCONSISTENT = "LOG_INCONSISTENT"
 
     @property
     def wire(self) -> int:
@@ -88,6 +90,7 @@ _FAILED_PRECONDITION = {
     Reason.THRESHOLD_NOT_MET,
     Reason.DELEGATION_INVALID,
     Reason.ILLEGAL_TRANSITION,
+    Reason.LOG_INCONSISTENT,
 }
 _STATUS: dict[Reason, str] = {
     **{r: "UNAUTHENTICATED" for r in _UNAUTHENTICATED},
@@ -101,6 +104,7 @@ _STATUS: dict[Reason, str] = {
     Reason.NOT_FOUND: "NOT_FOUND",
     Reason.RATE_LIMITED: "RESOURCE_EXHAUSTED",
     Reason.INTERNAL: "INTERNAL",
+    Reason.PROOF_INVALID: "INVALID_ARGUMENT",
 }
 
 

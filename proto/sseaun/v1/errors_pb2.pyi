@@ -64,6 +64,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_NOT_FOUND: _ErrorReason.ValueType  # 26
     ERROR_REASON_RATE_LIMITED: _ErrorReason.ValueType  # 27
     ERROR_REASON_INTERNAL: _ErrorReason.ValueType  # 28
+    ERROR_REASON_PROOF_INVALID: _ErrorReason.ValueType  # 29
+    """A Merkle inclusion or consistency proof, or a checkpoint signature, does not verify."""
+    ERROR_REASON_LOG_INCONSISTENT: _ErrorReason.ValueType  # 30
+    """Two checkpoints of one log that no consistency proof links: the log showed two histories."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Stable reason codes. On the wire a google.rpc.ErrorInfo carries the name without the
@@ -112,6 +116,10 @@ ERROR_REASON_FEED_CHAIN_BROKEN: ErrorReason.ValueType  # 25
 ERROR_REASON_NOT_FOUND: ErrorReason.ValueType  # 26
 ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 27
 ERROR_REASON_INTERNAL: ErrorReason.ValueType  # 28
+ERROR_REASON_PROOF_INVALID: ErrorReason.ValueType  # 29
+"""A Merkle inclusion or consistency proof, or a checkpoint signature, does not verify."""
+ERROR_REASON_LOG_INCONSISTENT: ErrorReason.ValueType  # 30
+"""Two checkpoints of one log that no consistency proof links: the log showed two histories."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final
