@@ -106,3 +106,25 @@ def test_any_signer_implementation_can_sign_envelopes() -> None:
     verified = verify_envelope(envelope, {hsm.key_id: hsm.public_key}, {envelope.payload_type})
     assert verified.key_ids == (hsm.key_id,)
     assert hsm.calls == 1
+
+
+def test_timestamps_round_trip_at_microsecond_precision() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from sseaun.sdk.core import from_timestamp, to_timestamp
+
+    @given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)))
+    def check(naive: datetime) -> None:
+        value = naive.replace(tzinfo=UTC)
+        ts = to_timestamp(value)
+        reference = type(ts)()
+        reference.FromDatetime(value)
+        assert ts == reference
+        assert from_timestamp(ts) == value
+        other_zone = value.astimezone(timezone(timedelta(hours=7)))
+        assert to_timestamp(other_zone) == ts
+
+    check()

@@ -211,6 +211,7 @@ class SqliteStore:
         self._read_conn = read_conn  # used on the reader thread only
         self._clock = clock
         self._nonce_linger = nonce_linger
+        self._last_batch_size = 0
         self._max_nonce_batch = max_nonce_batch
         self._purge_interval_us = int(purge_interval * 1_000_000)
         self._closed = False
@@ -450,7 +451,9 @@ class SqliteStore:
 
     def _nonce_job(self) -> None:
         """Writer thread: commit one batch of queued claims and answer them."""
-        if self._nonce_linger > 0:
+        # Linger only under load (the last batch held several claims), so a lone caller never
+        # waits, while concurrent callers share one commit instead of paying one each.
+        if self._nonce_linger > 0 and self._last_batch_size > 1:
             with self._claims_lock:
                 short = len(self._claims) < self._max_nonce_batch
             if short:
@@ -485,6 +488,7 @@ class SqliteStore:
             raise
         self._transactions += 1
         self._nonce_batches += 1
+        self._last_batch_size = len(batch)
         claimed = sum(results)
         self._nonces_claimed += claimed
         self._nonces_refused += len(batch) - claimed
