@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import hashlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Collection
@@ -27,7 +31,7 @@ from ._config import NodeConfig
 from ._keys import InstitutionKeys
 from ._metrics import Metrics
 from ._ratelimit import RateLimiter
-from .store import Store
+from .store import Store, StoreConflictError, StoreError
 
 __all__ = ["Node", "RateLimitedError"]
 
@@ -39,12 +43,13 @@ class RateLimitedError(ProtocolError):
     """RATE_LIMITED with the delay after which the caller may retry."""
 
     def __init__(self, retry_after: float) -> None:
+        millis = max(1, math.ceil(retry_after * 1000))  # never "retry after 0 ms"
         super().__init__(
             Reason.RATE_LIMITED,
             "too many calls from this institution; retry later",
-            metadata={"retry-after-ms": str(int(retry_after * 1000))},
+            metadata={"retry-after-ms": str(millis)},
         )
-        self.retry_after = retry_after
+        self.retry_after = millis / 1000
 
 
 class Node:
@@ -70,6 +75,7 @@ class Node:
         self.rate = RateLimiter(config.rate_per_second, config.rate_burst)
         self.window = timedelta(seconds=config.clock_window_seconds)
         self.problems: dict[str, str] = {}
+        self._adopting = asyncio.Lock()
 
     @classmethod
     async def open(cls, config: NodeConfig, store: Store, keys: dict[str, InstitutionKeys]) -> Node:
@@ -143,45 +149,103 @@ class Node:
         return request
 
     def context_for_unverified(self, envelope: Envelope, method: str) -> AnswerContext:
-        """Who answers a request that did not verify: the first institution served."""
-        return AnswerContext.for_unverified(
-            envelope,
-            network_id=self.config.network_id,
-            method=method,
-            responder=self.config.institutions[0],
-        )
+        """Who answers a request that did not verify: the first institution served.
+
+        Never raises, whatever arrived: an envelope whose payload type is not ASCII has no PAE
+        (ENV-2), so its answer is bound to the same encoding over the type's UTF-8 bytes, as
+        received; the request itself then fails as MALFORMED.
+        """
+        responder = self.config.institutions[0]
+        try:
+            return AnswerContext.for_unverified(
+                envelope, network_id=self.config.network_id, method=method, responder=responder
+            )
+        except UnicodeEncodeError:
+            kind, payload = envelope.payload_type.encode(), envelope.payload
+            received = b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
+            digest = hashlib.sha256(received).digest()
+            return AnswerContext(self.config.network_id, method, responder, "", digest, "")
 
     def transport_signer(self, institution: str) -> InstitutionKeys:
         return self.keys.get(institution) or self.keys[self.config.institutions[0]]
 
     async def adopt_manifest(self, envelope: Envelope) -> bool:
-        """Adopt a newer manifest version (one step); True if adopted.
+        """Adopt the next manifest version (one +1 step); True if adopted, False if it is the
+        current version already.
 
-        Equivocation is kept as evidence and reported; other refusals are logged.
+        The step is decided on a copy of the trust chain and becomes current only once the
+        store holds it, so a failed write never leaves the node trusting a version it did not
+        keep. Steps are serialised: concurrent callers (file, peers) see one chain.
+        Equivocation (spec MAN-10) is kept as evidence with both envelopes and reported in
+        ``problems``; the version held first stays.
+
+        Raises:
+            ProtocolError: the reason the version was refused (spec MAN-12);
+                MANIFEST_EQUIVOCATION also when the store already holds this version with
+                another digest; INTERNAL when the store could not keep it.
         """
-        before = self.trust.current.version
-        try:
-            trusted = self.trust.update(envelope)
-        except ProtocolError as exc:
-            if exc.reason is Reason.MANIFEST_EQUIVOCATION:
-                known = self.trust.version(int(exc.metadata.get("version", "0")))
-                await self.store.put_evidence(
-                    "manifest-equivocation",
-                    exc.message,
-                    [envelope.SerializeToString()]
-                    + ([known.envelope.SerializeToString()] if known else []),
+        async with self._adopting:
+            current = self.trust.current
+            if (
+                envelope.payload == current.envelope.payload
+                and envelope.payload_type == current.envelope.payload_type
+            ):
+                return False  # the refresh loop offers the current version most of the time
+            staged = copy.deepcopy(self.trust)
+            try:
+                trusted = staged.update(envelope)
+            except ProtocolError as exc:
+                if exc.reason is Reason.MANIFEST_EQUIVOCATION:
+                    known = self.trust.version(int(exc.metadata.get("version", "0")))
+                    await self._report_equivocation(
+                        exc, envelope, known.envelope.SerializeToString() if known else None
+                    )
+                else:
+                    log.info("manifest not adopted: %s: %s", exc.reason.value, exc.message)
+                raise
+            if trusted.version == current.version:
+                return False
+            raw = envelope.SerializeToString()
+            try:
+                await self.store.put_manifest(trusted.version, raw, trusted.digest)
+            except StoreConflictError as exc:
+                # The store, the durable authority, holds another validly signed envelope of
+                # this version (written by another process sharing the database): equivocation.
+                try:
+                    held = await self.store.get_manifest(trusted.version)
+                except StoreError:
+                    held = None
+                error = ProtocolError(
+                    Reason.MANIFEST_EQUIVOCATION,
+                    f"two different validly signed manifests of version {trusted.version}",
+                    metadata={"version": str(trusted.version)},
                 )
-                self.problems["manifest-equivocation"] = exc.message
-                log.error("manifest equivocation: %s", exc.message)
-            else:
-                log.info("manifest not adopted: %s: %s", exc.reason.value, exc.message)
-            raise
-        if trusted.version == before:
-            return False
-        await self.store.put_manifest(trusted.version, envelope.SerializeToString(), trusted.digest)
-        statements = self.keyring.accepted_statements()
-        self.keyring = KeyRing(trusted)
-        for statement in statements:
-            self._apply_statement(statement)
-        log.info("adopted manifest version %d", trusted.version)
-        return True
+                await self._report_equivocation(error, envelope, held)
+                raise error from exc
+            except StoreError as exc:
+                log.error("manifest version %d not kept: %s", trusted.version, exc)
+                raise ProtocolError(
+                    Reason.INTERNAL, "the manifest version could not be stored"
+                ) from exc
+            statements = self.keyring.accepted_statements()
+            keyring = KeyRing(trusted)
+            self.trust, self.keyring = staged, keyring
+            for statement in statements:
+                self._apply_statement(statement)
+            log.info("adopted manifest version %d", trusted.version)
+            return True
+
+    async def _report_equivocation(
+        self, error: ProtocolError, offered: Envelope, held: bytes | None
+    ) -> None:
+        """Keep both envelopes as evidence and flag the node's health (spec MAN-10)."""
+        self.problems["manifest-equivocation"] = error.message
+        log.error("manifest equivocation: %s", error.message)
+        try:
+            await self.store.put_evidence(
+                "manifest-equivocation",
+                error.message,
+                [offered.SerializeToString()] + ([held] if held else []),
+            )
+        except StoreError as exc:
+            log.error("equivocation evidence not kept: %s", exc)

@@ -48,6 +48,8 @@ ALL_PURPOSES = frozenset(
 NETWORK_OPERATIONS = frozenset({Purpose.PURPOSE_NETWORK_OPERATIONS})
 _NOT_FOUND = "no such record"  # one text for absent and not-a-party alike (spec ERR-4)
 _FEED_POLL_SECONDS = 0.2
+#: Versions and sequences are SQLite integers; a uint64 above this names nothing stored.
+_MAX_STORED_NUMBER = 2**63 - 1
 
 
 def _parse_body(body_type: type[_B], data: bytes) -> _B:
@@ -206,6 +208,8 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
             latest = await store.get_record(body.name, 0)
             if latest is None or not _visible(latest, verified.sender):
                 raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
+            if body.version > _MAX_STORED_NUMBER:
+                raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
             record = (
                 latest
                 if body.version in (0, latest.version)
@@ -229,7 +233,9 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
             node = self.node
             parent = _check_parent(node, body.parent, verified.header.audience)
             size = _page_size(node, body.page_size)
-            query = {"p": parent, "r": verified.sender, "c": body.changed_since_sequence}
+            # A sequence above the largest storable one matches nothing, as the largest does.
+            since = min(body.changed_since_sequence, _MAX_STORED_NUMBER)
+            query = {"p": parent, "r": verified.sender, "c": since}
             after = ""
             if body.page_token:
                 state = node.tokens.open("list", body.page_token, field="page_token")
@@ -245,7 +251,7 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
                 reader=verified.sender,
                 after_name=after,
                 limit=size + 1,
-                changed_since=body.changed_since_sequence,
+                changed_since=since,
             )
             result = svc.ListRecordsResult(
                 records=[envelope_from_bytes(r.envelope) for r in records[:size]]
@@ -303,6 +309,12 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
         except ProtocolError as exc:
             code = exc.reason.status_code
             await self._fail(context, exc, answer)
+        except Exception as exc:
+            if isinstance(exc, asyncio.CancelledError | grpc.aio.AbortError):
+                raise
+            code = "INTERNAL"
+            log.exception("internal error in %s", self.WATCH)
+            await self._fail(context, ProtocolError(Reason.INTERNAL, "internal error"), answer)
         finally:
             node.metrics.observe(self.WATCH, code, time.perf_counter() - started)
 
@@ -312,6 +324,9 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
         node = self.node
         first = True
         while True:
+            problem = node.manifest_problem()  # a follow stream outliving its manifest ends
+            if problem is not None:
+                raise problem
             records = await node.store.changes(
                 parent, reader=reader, after_sequence=after, limit=size
             )

@@ -49,7 +49,7 @@ def status_for(
         )
     if retry_after is not None:
         delay = Duration()
-        delay.FromMilliseconds(int(retry_after * 1000))
+        delay.FromMilliseconds(round(retry_after * 1000))  # the signed retry-after-ms, exactly
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     details.append(_pack(signed))
     return rpc_status.to_status(

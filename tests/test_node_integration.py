@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,31 +15,93 @@ import pytest
 from google.rpc import error_details_pb2  # type: ignore[import-untyped, unused-ignore]
 from grpc_status import rpc_status
 
+from sseaun.node._config import NodeConfig
 from sseaun.node._keys import InstitutionKeys
+from sseaun.node.store import NewRecord, SqliteStore
 from sseaun.sdk.cli import main as sseaun
-from sseaun.sdk.client import ClientConfig, NodeClient, NodeError
+from sseaun.sdk.client import ClientConfig, NodeClient, NodeError, RetryPolicy
 from sseaun.sdk.core import (
+    DOMAIN,
     Envelope,
     KeyRing,
     ManifestTrust,
     Reason,
     build_request,
+    catalogue,
     envelope_from_json,
     payload_types,
     sign_envelope,
+    to_timestamp,
+    verify_answer,
     verify_envelope,
 )
 from sseaun.v1 import service_pb2 as svc
-from sseaun.v1.auth_pb2 import Purpose
-from sseaun.v1.catalogue_pb2 import Course
-from tests.live_network import NETWORK, LiveNetwork, build, running
+from sseaun.v1.auth_pb2 import Purpose, SignedError
+from sseaun.v1.catalogue_pb2 import Course, RecordHeader
+from sseaun.v1.types_pb2 import LocalizedText
+from tests.live_network import (
+    NETWORK,
+    LiveNetwork,
+    build,
+    keys_of,
+    node_client,
+    running,
+    trusted_keyring,
+)
 
 pytestmark = pytest.mark.timeout(180)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "catalogue"
-YNU, CHULA = "ynu.edu.cn", "chula.ac.th"
+YNU, CHULA, DU = "ynu.edu.cn", "chula.ac.th", "du.ac.bd"
 GET = "/sseaun.v1.RecordService/GetRecord"
 LIST = "/sseaun.v1.RecordService/ListRecords"
 MOBILITY = Purpose.PURPOSE_MOBILITY_ADMINISTRATION
+#: A course-like record ynu shares with chula only (parties = chula), stored before ynu starts.
+PRIVATE = catalogue.course_record_name(YNU, "XCH9001")
+COURSES = f"institutions/{YNU}/courses"
+
+
+def store_private_record(net: LiveNetwork) -> Envelope:
+    """Sign a course with header.parties = (chula,) by ynu's issuing key and put it straight
+    into ynu's database (the node is not running)."""
+    now = datetime.now(UTC)
+    course = Course(
+        header=RecordHeader(
+            network_id=NETWORK,
+            name=PRIVATE,
+            version=1,
+            issuer=YNU,
+            issued_at=to_timestamp(now),
+            parties=[CHULA],
+        ),
+        code="XCH9001",
+    )
+    course.titles.texts.append(LocalizedText(lang="en", text="Joint seminar (partners only)"))
+    envelope = sign_envelope(
+        course.SerializeToString(deterministic=True),
+        payload_types.COURSE,
+        [keys_of(net, YNU).issuing],
+    )
+    record = NewRecord(
+        name=PRIVATE,
+        parent=COURSES,
+        version=1,
+        issuer=YNU,
+        payload_type=payload_types.COURSE,
+        envelope=envelope.SerializeToString(),
+        parties=(CHULA,),
+        deleted=False,
+        issued_at=now,
+    )
+
+    async def put() -> None:
+        store = await SqliteStore.open(NodeConfig.load(net.nodes[YNU].config).database)
+        try:
+            await store.put_records([record])
+        finally:
+            await store.close()
+
+    asyncio.run(put())
+    return envelope
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +122,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNetwork]:
             ]
         )
         assert status == 0
+    store_private_record(net)
     with running(net, YNU, CHULA):
         yield net
 
@@ -254,3 +319,177 @@ def test_health_and_metrics(network: LiveNetwork) -> None:
         text = r.read().decode()
     assert 'sseaun_calls_total{method="/sseaun.v1.RecordService/GetRecord",code="OK"}' in text
     assert "sseaun_call_seconds_bucket" in text
+
+
+# --- records a caller is not a party to (spec ERR-4) --------------------------------------
+
+
+def test_a_party_reads_the_private_record(network: LiveNetwork) -> None:
+    with node_client(network, YNU, sender=CHULA) as node:
+        result = node.get_record(PRIVATE, purpose=MOBILITY)
+        listed = [Course.FromString(r.payload).header.name for r in node.list_records(
+            COURSES, purpose=MOBILITY)]  # fmt: skip
+        fed = [
+            Course.FromString(c.record.payload).header.name
+            for b in node.watch_changes(COURSES, purpose=MOBILITY)
+            for c in b.changes
+        ]
+    ring = keyring(network)
+    issuing = {k.key_id: k.public_key for k in ring.keys_for(YNU, 4, datetime.now(UTC))}
+    verified = verify_envelope(result.record, issuing, {payload_types.COURSE})
+    assert list(Course.FromString(verified.payload).header.parties) == [CHULA]
+    assert result.latest_version == 1
+    assert PRIVATE in listed and len(listed) == 14
+    assert PRIVATE in fed and len(fed) == 14
+
+
+def raw_error(net: LiveNetwork, name: str, version: int = 0) -> tuple[object, ...]:
+    """GetRecord by the tester; everything of the error answer except what differs per call
+    (the signed header's time, request digest and ID; the signature): status code and message,
+    the detail types, the ErrorInfo, and the signed error's reason, code, message, field
+    violations and metadata."""
+    body = svc.GetRecordBody(name=name, version=version).SerializeToString()
+    request = signed(net, body=body, request_id=f"probe-{name}")
+    with grpc.insecure_channel(net.nodes[YNU].target) as channel:
+        call = channel.unary_unary(
+            GET, request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=lambda b: b,
+        )  # fmt: skip
+        with pytest.raises(grpc.RpcError) as failed:
+            call(svc.GetRecordRequest(request=request), timeout=10)
+    err = failed.value
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    assert status is not None
+    info, answer, kinds = error_details_pb2.ErrorInfo(), Envelope(), []
+    for detail in status.details:
+        kinds.append(detail.type_url)
+        detail.Unpack(info if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR) else answer)
+    verified = verify_answer(answer, keyring(net), request=request, responder=YNU)
+    assert verified.error is not None  # the node's own, signed and bound to this request
+    error = SignedError.FromString(answer.payload)
+    assert error.header.requester == net.tester.institution
+    error.ClearField("header")
+    return (
+        err.code(),
+        status.message,
+        tuple(kinds),
+        info.SerializeToString(deterministic=True),
+        error.SerializeToString(deterministic=True),
+    )
+
+
+def test_a_non_party_gets_exactly_the_answer_for_a_missing_record(network: LiveNetwork) -> None:
+    private = raw_error(network, PRIVATE)
+    assert private[0] is grpc.StatusCode.NOT_FOUND
+    info = error_details_pb2.ErrorInfo.FromString(private[3])
+    assert (info.reason, info.domain, dict(info.metadata)) == ("NOT_FOUND", DOMAIN, {})
+    assert raw_error(network, catalogue.course_record_name(YNU, "XCH9002")) == private
+    assert raw_error(network, PRIVATE, version=1) == private
+    with client(network) as node:
+        with pytest.raises(NodeError) as hidden:
+            node.get_record(PRIVATE, purpose=MOBILITY)
+        with pytest.raises(NodeError) as missing:
+            node.get_record(catalogue.course_record_name(YNU, "XCH9002"), purpose=MOBILITY)
+    for error in (hidden.value, missing.value):
+        assert (error.code, error.transport_code, error.reason) == (
+            "NOT_FOUND", "NOT_FOUND", Reason.NOT_FOUND)  # fmt: skip
+    assert hidden.value.message == missing.value.message
+    assert hidden.value.metadata == missing.value.metadata == {}
+    assert hidden.value.field_problems == missing.value.field_problems == ()
+
+
+def test_a_non_party_does_not_see_the_private_record_listed_or_in_the_feed(
+    network: LiveNetwork,
+) -> None:
+    with client(network) as node:
+        listed = [Course.FromString(r.payload).header.name for r in node.list_records(
+            COURSES, page_size=3, purpose=MOBILITY)]  # fmt: skip
+        fed = [
+            c for b in node.watch_changes(COURSES, page_size=3, purpose=MOBILITY) for c in b.changes
+        ]
+    assert PRIVATE not in listed and len(listed) == 13
+    assert PRIVATE not in {Course.FromString(c.record.payload).header.name for c in fed}
+    assert len(fed) == 13
+
+
+# --- per-caller rate limits (spec AUTH-19) -------------------------------------------------
+
+RATE_BURST = 3
+
+
+@pytest.fixture(scope="module")
+def limited(network: LiveNetwork) -> Iterator[LiveNetwork]:
+    """du with a small per-caller bucket: 3 calls at once, then one a second."""
+    du = network.nodes[DU]
+    du.configure(**{"limits.rate_per_second": 1.0, "limits.rate_burst": RATE_BURST})
+    du.start()
+    try:
+        yield network
+    finally:
+        du.stop()
+
+
+def test_a_caller_over_its_rate_is_refused_with_a_signed_retry_delay(
+    limited: LiveNetwork,
+) -> None:
+    du = limited.nodes[DU]
+    once = RetryPolicy(max_attempts=1)
+    with (
+        node_client(limited, DU, retry=once) as tester,
+        node_client(limited, DU, sender=CHULA, retry=once) as chula,
+    ):
+        answered = 0
+        with pytest.raises(NodeError) as refused:
+            for _ in range(RATE_BURST + 3):  # the burst passes, then the bucket is empty
+                tester.get_manifest()
+                answered += 1
+        assert answered >= RATE_BURST
+        assert chula.get_manifest().manifest.payload  # another caller is unaffected
+    error = refused.value
+    assert error.signed
+    assert (error.code, error.transport_code, error.reason) == (
+        "RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED", Reason.RATE_LIMITED)  # fmt: skip
+    delay_ms = int(error.metadata["retry-after-ms"])
+    assert 0 < delay_ms <= 1000
+    assert error.retry_after is not None
+    assert abs(error.retry_after.total_seconds() * 1000 - delay_ms) <= 1
+
+    # On the wire: ErrorInfo, RetryInfo and the signed error; a refused request keeps its nonce.
+    def fresh(number: int) -> Envelope:
+        return build_request(
+            signer=caller_keys(limited).transport, network_id=NETWORK,
+            method="/sseaun.v1.ManifestService/GetManifest", sender=limited.tester.institution,
+            audience=DU, purpose=Purpose.PURPOSE_NETWORK_OPERATIONS,
+            body=svc.GetManifestBody().SerializeToString(), request_id=f"rate-{number}",
+            now=datetime.now(UTC),
+        )  # fmt: skip
+
+    with grpc.insecure_channel(du.target) as channel:
+        call = channel.unary_unary(
+            "/sseaun.v1.ManifestService/GetManifest",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=svc.GetManifestResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as failed:
+            for number in range(RATE_BURST + 2):  # empties the bucket, however long ago it did
+                request = fresh(number)
+                call(svc.GetManifestRequest(request=request), timeout=10)
+        status = rpc_status.from_call(failed.value)  # type: ignore[arg-type]
+        assert status is not None and failed.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        info, retry, answer = (
+            error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo(), Envelope())  # fmt: skip
+        for detail in status.details:
+            for message in (info, retry, answer):
+                if detail.Is(message.DESCRIPTOR):
+                    detail.Unpack(message)
+        assert (info.reason, info.domain) == ("RATE_LIMITED", DOMAIN)
+        delay = retry.retry_delay.ToMilliseconds()
+        assert 0 < delay <= 1000
+        assert abs(int(info.metadata["retry-after-ms"]) - delay) <= 1
+        checked = verify_answer(answer, trusted_keyring(limited.manifest), request=request,
+                                responder=DU)  # fmt: skip
+        assert checked.error is not None and checked.error.reason is Reason.RATE_LIMITED
+        assert checked.error.metadata == dict(info.metadata)
+        time.sleep(delay / 1000 + 0.05)
+        reply = call(svc.GetManifestRequest(request=request), timeout=10)
+        assert reply.response.payload  # the same signed request, now within the rate
