@@ -100,7 +100,8 @@ class _Base:
     ) -> Envelope:
         node, started = self.node, time.perf_counter()
         envelope = _envelope_of(request)
-        answer = node.context_for_unverified(envelope, method)
+        # The unverified context (a digest of the raw request) is built only on failure.
+        answer: AnswerContext | None = None
         code = "OK"
         try:
             verified = await node.authenticate(envelope, method, purposes, data=data)
@@ -112,14 +113,18 @@ class _Base:
             )
         except ProtocolError as exc:
             code = exc.reason.status_code
-            await self._fail(context, exc, answer)
+            await self._fail(context, exc, answer or node.context_for_unverified(envelope, method))
             raise AssertionError("unreachable") from exc  # abort_with_status raises
         except Exception as exc:
             if isinstance(exc, asyncio.CancelledError | grpc.aio.AbortError):
                 raise
             code = "INTERNAL"
             log.exception("internal error in %s", method)
-            await self._fail(context, ProtocolError(Reason.INTERNAL, "internal error"), answer)
+            await self._fail(
+                context,
+                ProtocolError(Reason.INTERNAL, "internal error"),
+                answer or node.context_for_unverified(envelope, method),
+            )
             raise AssertionError("unreachable") from exc
         finally:
             node.metrics.observe(method, code, time.perf_counter() - started)

@@ -128,3 +128,14 @@ def test_timestamps_round_trip_at_microsecond_precision() -> None:
         assert to_timestamp(other_zone) == ts
 
     check()
+
+
+def test_out_of_range_times_are_malformed_not_crashes() -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from sseaun.sdk.core import from_timestamp
+
+    for ts in (Timestamp(seconds=2**62), Timestamp(seconds=-(2**62)), Timestamp(nanos=-1)):
+        with pytest.raises(ProtocolError) as info:
+            from_timestamp(ts)
+        assert info.value.reason is Reason.MALFORMED
