@@ -4,8 +4,10 @@ Nothing here imports grpc, aiohttp, asyncio or sqlite; a test walks the imports 
 """
 
 from . import _catalogue as catalogue
+from . import _lifecycle as lifecycle
 from . import _merkle as merkle
 from . import _payload_types as payload_types
+from . import _records as records
 from ._auth import (
     CLOCK_WINDOW,
     Answer,
@@ -52,6 +54,14 @@ from ._keys import (
     public_key_pem,
     verify_signature,
 )
+from ._lifecycle import (
+    RecordState,
+    apply_decision,
+    cosign_record,
+    record_state,
+    sign_decision,
+    sign_record,
+)
 from ._manifest import (
     ManifestTrust,
     TrustedManifest,
@@ -78,6 +88,7 @@ __all__ = [
     "NoteSignature",
     "ProtocolError",
     "Reason",
+    "RecordState",
     "SignedNote",
     "Signer",
     "TokenCodec",
@@ -87,10 +98,12 @@ __all__ = [
     "VerifiedEnvelope",
     "VerifiedRequest",
     "add_signatures",
+    "apply_decision",
     "build_request",
     "catalogue",
     "check_structure",
     "cosign",
+    "cosign_record",
     "envelope_digest",
     "envelope_from_bytes",
     "envelope_from_json",
@@ -98,6 +111,7 @@ __all__ = [
     "from_timestamp",
     "governance_holders",
     "key_id_for",
+    "lifecycle",
     "load_public_pem",
     "merkle",
     "note_key_id",
@@ -106,11 +120,15 @@ __all__ = [
     "parse_signed_note",
     "payload_types",
     "public_key_pem",
+    "record_state",
+    "records",
     "sign_checkpoint",
+    "sign_decision",
     "sign_envelope",
     "sign_error",
     "sign_feed_page",
     "sign_manifest",
+    "sign_record",
     "sign_response",
     "to_timestamp",
     "validate_manifest",
