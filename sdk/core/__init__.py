@@ -4,6 +4,7 @@ Nothing here imports grpc, aiohttp, asyncio or sqlite; a test walks the imports 
 """
 
 from . import _catalogue as catalogue
+from . import _conversion as conversion
 from . import _lifecycle as lifecycle
 from . import _merkle as merkle
 from . import _payload_types as payload_types
@@ -102,6 +103,7 @@ __all__ = [
     "build_request",
     "catalogue",
     "check_structure",
+    "conversion",
     "cosign",
     "cosign_record",
     "envelope_digest",

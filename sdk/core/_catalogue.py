@@ -35,6 +35,7 @@ from . import _payload_types as types
 from ._envelope import sign_envelope
 from ._errors import FieldProblem, ProtocolError, Reason
 from ._keys import Signer
+from ._schemes import CREDIT_SCHEMES
 from ._time import to_timestamp
 
 __all__ = [
@@ -69,27 +70,9 @@ Format = Literal["csv", "json"]
 
 #: Credit scheme IDs known without a manifest, one per system of the regional table
 #: (shared/reference/regional_domain.md §2). A node passes the IDs its manifest lists instead.
-DEFAULT_SCHEMES: frozenset[str] = frozenset(
-    {
-        "ects",  # European Credit Transfer System: 60 per year, 25-30 h, workload
-        "ucts-umap",  # UMAP UCTS, current definition: 38-48 h, 1 UCTS = 1.5 ECTS
-        "ucts-umap-60",  # UMAP UCTS, older definition on the ECTS 60-per-year scale
-        "cn-credit",  # China 学分: ~37.5 per year, 14-24 class hours, contact
-        "in-cbcs",  # India UGC CCFUP / CBCS: 40-44 per year, contact
-        "in-ncrf",  # India National Credit Framework: 40 per year, 30 notional h
-        "my-mqa",  # Malaysia MQF/MQA: 40 h student learning time, workload
-        "id-sks",  # Indonesia SKS: 36 per year, ~45 h, workload
-        "th-credit",  # Thailand หน่วยกิต: ~30 per year, 15 lecture h, contact
-        "vn-credit",  # Vietnam tín chỉ: ~30 per year, 50 h, workload
-        "ph-unit",  # Philippines unit: 36-48 per year, contact
-        "pk-hec",  # Pakistan HEC credit hour: ~31-34 per year, contact
-        "bd-ugc",  # Bangladesh (UGC): ~30 per year, 15 teaching h, contact
-        "lk-slqf",  # Sri Lanka SLQF: 30 per year, 50 notional h, workload
-        "mm-credit",  # Myanmar academic credit unit: ~32-36 per year, contact
-        "kh-credit",  # Cambodia: ~31-34 per year, contact
-        "la-credit",  # Laos: contact
-    }
-)
+#: Credit schemes a course may use: every scheme of the conversion tables that is a credit unit
+#: (AUN-ACTS is a transfer framework, not a unit).
+DEFAULT_SCHEMES: frozenset[str] = frozenset(CREDIT_SCHEMES) - {"aun-acts"}
 
 #: Rows per import batch unless the caller says otherwise.
 DEFAULT_BATCH_SIZE = 100
