@@ -16,6 +16,7 @@ No SDK code runs here: only grpcio, protobuf and ``cryptography``, the node's bu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -97,8 +98,6 @@ async def _serve(config: EchoConfig, conn: Connection) -> None:
     await server.start()
     conn.send(port)
     loop = asyncio.get_running_loop()
-    try:
-        await loop.run_in_executor(None, conn.recv)  # any message, or EOF: stop
-    except EOFError:
-        pass
+    with contextlib.suppress(EOFError):  # any message, or EOF: stop
+        await loop.run_in_executor(None, conn.recv)
     await server.stop(None)

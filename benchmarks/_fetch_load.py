@@ -11,6 +11,9 @@ on either side is shaped alike:
    (plus parsing the ``GetRecordResult``), ``verify_envelope`` against the echo server's key for
    the baseline, which signs no response header to bind.
 
+A side named ``BASELINE_LIGHT`` drives the echo server with one pre-signed request and no
+verification: a check that the full client leaves the baseline server saturated.
+
 Protocol on the pipe (orchestrator -> load): ``("round", side, warmup_s, measure_s)`` or
 ``("stop",)``. Load -> orchestrator: ``("started",)`` when the measured window opens, then
 ``("done", RoundStats)``.
@@ -28,11 +31,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from typing import Any
 
-__all__ = ["NODE", "BASELINE", "LoadConfig", "RoundStats", "main"]
+__all__ = ["BASELINE", "BASELINE_LIGHT", "NODE", "LoadConfig", "RoundStats", "main"]
 
 NODE = "node"
 BASELINE = "baseline"
+#: The baseline server driven by a light client (one pre-signed request sent again and again,
+#: answers not verified): only to check that the full client did not limit the baseline.
+BASELINE_LIGHT = "baseline-light"
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,8 @@ class LoadConfig:
     method: str
     purpose: int
     record_names: tuple[str, ...]
-    node_target: str
-    baseline_target: str
+    node_targets: tuple[tuple[str, str], ...]  # (side name, host:port) of each node
+    baseline_target: str | None
     baseline_key_id: str
     baseline_public_raw: bytes
     deadline_s: float = 30.0
@@ -82,7 +89,7 @@ def main(config: LoadConfig, conn: Connection) -> None:
     asyncio.run(_main(config, conn))
 
 
-async def _main(config: LoadConfig, conn: Connection) -> None:  # noqa: PLR0915 - one setup
+async def _main(config: LoadConfig, conn: Connection) -> None:
     import grpc  # noqa: PLC0415 - imported after pinning
 
     from sseaun.sdk.core import (  # noqa: PLC0415
@@ -103,7 +110,9 @@ async def _main(config: LoadConfig, conn: Connection) -> None:  # noqa: PLR0915 
     )
 
     signer = Ed25519Signer.from_pem(config.signer_pem)
-    keyring = KeyRing(ManifestTrust.bootstrap(envelope_from_json(config.manifest_json), None).current)
+    keyring = KeyRing(
+        ManifestTrust.bootstrap(envelope_from_json(config.manifest_json), None).current
+    )
     bodies = [
         GetRecordBody(name=name).SerializeToString(deterministic=True)
         for name in config.record_names
@@ -114,10 +123,9 @@ async def _main(config: LoadConfig, conn: Connection) -> None:  # noqa: PLR0915 
     method, purpose, deadline = config.method, config.purpose, config.deadline_s
 
     # Raw multicallables on the node's method path; the same shape for both servers.
-    channels = {
-        NODE: grpc.aio.insecure_channel(config.node_target),
-        BASELINE: grpc.aio.insecure_channel(config.baseline_target),
-    }
+    channels = {side: grpc.aio.insecure_channel(target) for side, target in config.node_targets}
+    if config.baseline_target is not None:
+        channels[BASELINE] = grpc.aio.insecure_channel(config.baseline_target)
     stubs = {
         side: channel.unary_unary(
             method,
@@ -141,25 +149,38 @@ async def _main(config: LoadConfig, conn: Connection) -> None:  # noqa: PLR0915 
         )
         return GetRecordRequest(request=envelope)
 
-    node_stub, baseline_stub = stubs[NODE], stubs[BASELINE]
+    def node_call(stub: Any) -> Callable[[int], Awaitable[None]]:
+        async def call(index: int) -> None:
+            request = sign(index)
+            reply = await stub(request, timeout=deadline)
+            answer = verify_answer(
+                reply.response, keyring, request=request.request, responder=audience
+            )
+            if answer.error is not None:
+                raise answer.error
+            GetRecordResult.FromString(answer.body)
 
-    async def node_call(index: int) -> None:
-        request = sign(index)
-        reply = await node_stub(request, timeout=deadline)
-        answer = verify_answer(reply.response, keyring, request=request.request, responder=audience)
-        if answer.error is not None:
-            raise answer.error
-        GetRecordResult.FromString(answer.body)
+        return call
 
-    async def baseline_call(index: int) -> None:
-        request = sign(index)
-        reply = await baseline_stub(request, timeout=deadline)
-        verify_envelope(reply.response, baseline_keys, response_kinds)
+    def baseline_call(stub: Any) -> Callable[[int], Awaitable[None]]:
+        async def call(index: int) -> None:
+            request = sign(index)
+            reply = await stub(request, timeout=deadline)
+            verify_envelope(reply.response, baseline_keys, response_kinds)
 
-    calls: dict[str, Callable[[int], Awaitable[None]]] = {
-        NODE: node_call,
-        BASELINE: baseline_call,
+        return call
+
+    calls = {
+        side: (baseline_call if side == BASELINE else node_call)(stub)
+        for side, stub in stubs.items()
     }
+    if BASELINE in stubs:
+        light_stub, presigned = stubs[BASELINE], sign(0)
+
+        async def light_call(index: int) -> None:
+            await light_stub(presigned, timeout=deadline)
+
+        calls[BASELINE_LIGHT] = light_call
     loop = asyncio.get_running_loop()
     try:
         for channel in channels.values():

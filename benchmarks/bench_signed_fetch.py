@@ -15,14 +15,17 @@ pre-built) and verifying the answer. The two servers are measured in the same ru
 alternating rounds (AB, BA, ...) of a few seconds each, and the ratio is best node round /
 best baseline round (benchmarks/_timing.py's ``Comparison``). Server CPU per call, taken from
 /proc for the whole server process (every thread), is printed as a check that the servers, not
-the client, were the bottleneck: a saturated server uses about 1.00 core.
+the client, were the bottleneck: a saturated server uses about 1.00 core. A last round drives the
+echo with a light client (one pre-signed request, answers not verified): if that is clearly
+faster than the real client got, the client held the baseline back, and a warning says so.
 
 The test network is built once in a temporary folder with ``tests.live_network.build``; the YNU
 node imports examples/catalogue/ynu-courses.csv and its rate limit is raised so it never
 throttles; the caller is the network's test institution. Everything started is stopped and the
 folder removed, also on failure.
 
-``python -m benchmarks.bench_signed_fetch`` runs it alone.
+``.venv/bin/python benchmarks/run.py signed_fetch`` runs it alone (about 35 s).
+``python -m benchmarks._fetch_profile`` is the profiling tool behind docs/performance.md.
 """
 
 from __future__ import annotations
@@ -50,23 +53,42 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from benchmarks._fetch_echo import EchoConfig
 from benchmarks._fetch_echo import serve as echo_serve
-from benchmarks._fetch_load import BASELINE, NODE, LoadConfig, RoundStats
+from benchmarks._fetch_load import BASELINE, BASELINE_LIGHT, NODE, LoadConfig, RoundStats
 from benchmarks._fetch_load import main as load_main
 from benchmarks._timing import Comparison, Result
 
-__all__ = ["ROUNDS", "TARGET", "run"]
+__all__ = [
+    "IN_FLIGHT",
+    "TARGET",
+    "Bench",
+    "Prepared",
+    "Probe",
+    "Side",
+    "cpu_layout",
+    "echo_config",
+    "load_config",
+    "measure_round",
+    "prepare_network",
+    "probe_node",
+    "run",
+]
 
 TARGET = 0.8
 IN_FLIGHT = 64
 ROUNDS = 4  # rounds per side, alternating AB, BA, ...
 ROUND_SECONDS = 2.5  # measured window of one round
 WARMUP_SECONDS = 0.5  # calls in flight before each window opens
-FIRST_WARMUP_SECONDS = 2.0  # per side, once, before the first round (caches, SQLite, JIT-less)
+FIRST_WARMUP_SECONDS = 2.0  # per side, once, before the first round (connections, caches)
+# One load process: the client has one core of its own, and a second process on that core would
+# only add contention. (The measured client CPU shows how much of the core the client used.)
+LOAD_PROCESSES = 1
+# A server that used less than this share of its core was not the bottleneck of its rounds.
+SATURATED = 0.9
+# A light client beating the real one on the baseline by more than this means the client, not
+# the echo server, set the baseline's pace.
+LIGHT_CLIENT_MARGIN = 1.05
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOGUE = REPO / "examples" / "catalogue" / "ynu-courses.csv"
@@ -84,7 +106,7 @@ def _process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICK
 
 
-def _cpu_layout() -> tuple[frozenset[int], frozenset[int]]:
+def cpu_layout() -> tuple[frozenset[int], frozenset[int]]:
     """(server CPUs, client CPUs): one core each when there are two or more, else no pinning."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
@@ -124,7 +146,7 @@ def _terminate_cleanly() -> Iterator[None]:
 
 
 @dataclass
-class _Side:
+class Side:
     """The rounds of one server: rates and the checks printed with them."""
 
     name: str
@@ -143,13 +165,15 @@ class _Side:
 
 
 @dataclass
-class _Bench:
+class Bench:
     """Everything started; stop() undoes it in reverse order, whatever failed."""
 
     root: Path
     context: Any = field(default_factory=lambda: multiprocessing.get_context("spawn"))
     node: Any = None  # tests.live_network.NodeDir
     node_log: list[str] = field(default_factory=list)
+    node_output: Any = None
+    drain: threading.Thread | None = None
     processes: list[tuple[BaseProcess, Connection]] = field(default_factory=list)
 
     def start_child(self, target: Any, config: Any) -> tuple[BaseProcess, Connection]:
@@ -176,6 +200,12 @@ class _Bench:
         if self.node is not None:
             self.node.stop()
             self.node = None
+        if self.drain is not None:
+            self.drain.join(5)
+            self.drain = None
+        if self.node_output is not None:
+            self.node_output.close()
+            self.node_output = None
 
 
 def _quiet() -> contextlib.ExitStack:
@@ -203,19 +233,20 @@ def _drain(stream: Any, log: list[str]) -> None:
 
 
 @dataclass(frozen=True)
-class _Probe:
+class Probe:
+    """What one fetch of each record showed."""
+
     record_names: tuple[str, ...]
     request_envelope_size: int
     response_payload_size: int  # the mean over the records fetched
 
 
-def _probe(target: str, manifest_json: bytes, signer_pem: bytes, sender: str) -> _Probe:
+def probe_node(target: str, prepared: Prepared) -> Probe:
     """Fetch each record once (sync client, then raw calls): proves the path and takes sizes."""
     import grpc  # noqa: PLC0415
 
     from sseaun.sdk.client import ClientConfig, NodeClient  # noqa: PLC0415
     from sseaun.sdk.core import (  # noqa: PLC0415
-        Ed25519Signer,
         KeyRing,
         ManifestTrust,
         build_request,
@@ -230,11 +261,12 @@ def _probe(target: str, manifest_json: bytes, signer_pem: bytes, sender: str) ->
         GetRecordResponse,
         GetRecordResult,
     )
-
     from tests.live_network import NETWORK  # noqa: PLC0415
 
-    signer = Ed25519Signer.from_pem(signer_pem)
-    keyring = KeyRing(ManifestTrust.bootstrap(envelope_from_json(manifest_json), None).current)
+    signer, sender = prepared.caller.transport, prepared.sender
+    keyring = KeyRing(
+        ManifestTrust.bootstrap(envelope_from_json(prepared.manifest_json), None).current
+    )
     purpose = Purpose.PURPOSE_MOBILITY_ADMINISTRATION
     config = ClientConfig(
         network_id=NETWORK, sender=sender, signer=signer, plaintext=True, deadline=15
@@ -271,27 +303,35 @@ def _probe(target: str, manifest_json: bytes, signer_pem: bytes, sender: str) ->
             GetRecordResult.FromString(answer.body)
             request_sizes.append(request.ByteSize())
             response_sizes.append(len(reply.response.payload))
-    return _Probe(
+    return Probe(
         names, round(statistics.mean(request_sizes)), round(statistics.mean(response_sizes))
     )
 
 
-def _measure(bench: _Bench, side: _Side, loads: list[Connection], warmup: float) -> None:
+def _receive(conn: Connection, timeout: float) -> Any:
+    """The next message of a child, or RuntimeError if none comes in time (a hung child)."""
+    if not conn.poll(timeout):
+        raise RuntimeError(f"no answer from a child process within {timeout:g} s")
+    return conn.recv()
+
+
+def measure_round(
+    side: Side, loads: list[Connection], warmup: float, seconds: float = ROUND_SECONDS
+) -> None:
     """One round of one side: every load process runs it; server CPU is read around it."""
     for conn in loads:
-        conn.send(("round", side.name, warmup, ROUND_SECONDS))
+        conn.send(("round", side.name, warmup, seconds))
     for conn in loads:
-        if conn.recv() != ("started",):
+        if _receive(conn, warmup + 30) != ("started",):
             raise RuntimeError("load generator out of step")
     cpu0, t0 = _process_cpu_seconds(side.pid), time.perf_counter()
     stats: list[RoundStats] = []
     for conn in loads:
-        kind, result = conn.recv()
+        kind, result = _receive(conn, seconds + 60)
         if kind != "done":
             raise RuntimeError("load generator out of step")
         stats.append(result)
     cpu1, t1 = _process_cpu_seconds(side.pid), time.perf_counter()
-    del bench  # (the bench is passed for symmetry with setup; nothing else to read)
     calls = sum(s.calls for s in stats)
     rate = sum(s.calls / s.seconds for s in stats)
     side.rates.append(rate)
@@ -305,84 +345,131 @@ def _measure(bench: _Bench, side: _Side, loads: list[Connection], warmup: float)
         side.first_error = side.first_error or s.first_error
 
 
-def _setup_and_measure(bench: _Bench, load_processes: int) -> Result:
-    from sseaun.node._keys import InstitutionKeys  # noqa: PLC0415
-    from sseaun.sdk.core import payload_types  # noqa: PLC0415
-    from sseaun.v1.auth_pb2 import Purpose  # noqa: PLC0415
+@dataclass(frozen=True)
+class Prepared:
+    """A built test network whose YNU node holds the catalogue and does not rate-limit."""
 
-    from tests.live_network import NETWORK, build  # noqa: PLC0415
+    node: Any  # tests.live_network.NodeDir (its config and folder)
+    sender: str  # the caller: the network's test institution
+    caller: Any  # sseaun.node._keys.InstitutionKeys of the caller
+    answerer: Any  # ... of the node's institution
+    manifest_json: bytes
+
+
+def prepare_network(root: Path) -> Prepared:
+    """Build the network in root, import the catalogue, raise the node's rate limit."""
+    from sseaun.node._keys import InstitutionKeys  # noqa: PLC0415
+    from tests.live_network import build  # noqa: PLC0415
     from tests.live_network import run as cli  # noqa: PLC0415
 
-    server_cpus, client_cpus = _cpu_layout()
     with _quiet():
-        network = build(bench.root)
+        network = build(root)
         node = network.nodes[AUDIENCE]
         cli("node", "import", "courses", "--config", str(node.config), "--file", str(CATALOGUE),
             "--quiet")  # fmt: skip
     _raise_rate_limit(node.config)
+    sender = network.tester.institution
+    return Prepared(
+        node=node,
+        sender=sender,
+        caller=InstitutionKeys.load(network.tester.folder / "keys", sender, None),
+        answerer=InstitutionKeys.load(node.folder / "keys", AUDIENCE, None),
+        manifest_json=network.manifest.read_bytes(),
+    )
+
+
+def load_config(
+    prepared: Prepared,
+    probe: Probe,
+    *,
+    cpus: frozenset[int],
+    in_flight: int,
+    node_targets: tuple[tuple[str, str], ...],
+    baseline_target: str | None,
+) -> LoadConfig:
+    from sseaun.v1.auth_pb2 import Purpose  # noqa: PLC0415
+    from tests.live_network import NETWORK  # noqa: PLC0415
+
+    return LoadConfig(
+        cpus=cpus,
+        in_flight=in_flight,
+        network_id=NETWORK,
+        sender=prepared.sender,
+        audience=AUDIENCE,
+        signer_pem=prepared.caller.transport.to_pem(),
+        manifest_json=prepared.manifest_json,
+        method=GET_RECORD,
+        purpose=Purpose.PURPOSE_MOBILITY_ADMINISTRATION,
+        record_names=probe.record_names,
+        node_targets=node_targets,
+        baseline_target=baseline_target,
+        baseline_key_id=prepared.answerer.transport.key_id,
+        baseline_public_raw=prepared.answerer.transport.public_key,
+    )
+
+
+def echo_config(prepared: Prepared, probe: Probe, cpus: frozenset[int]) -> EchoConfig:
+    """The baseline echo: answers signed with the node's transport key, sized like its answers."""
+    from sseaun.sdk.core import payload_types  # noqa: PLC0415
+
+    return EchoConfig(
+        cpus=cpus,
+        server_private_pem=prepared.answerer.transport.to_pem(),
+        server_key_id=prepared.answerer.transport.key_id,
+        client_public_raw=prepared.caller.transport.public_key,
+        response_payload_size=probe.response_payload_size,
+        response_payload_type=payload_types.RESPONSE,
+        service=SERVICE,
+        method=METHOD,
+    )
+
+
+def _setup_and_measure(bench: Bench) -> Result:
+    server_cpus, client_cpus = cpu_layout()
+    prepared = prepare_network(bench.root)
+    node = prepared.node
     with _affinity(server_cpus):
         node.start()
     bench.node = node
     assert node.process is not None and node.process.stdout is not None
-    threading.Thread(
-        target=_drain, args=(node.process.stdout, bench.node_log), daemon=True
-    ).start()
-
-    tester = network.tester.institution
-    caller = InstitutionKeys.load(network.tester.folder / "keys", tester, None)
-    answerer = InstitutionKeys.load(node.folder / "keys", AUDIENCE, None)
-    manifest_json = network.manifest.read_bytes()
-    signer_pem = caller.transport.to_pem()
-    probe = _probe(node.target, manifest_json, signer_pem, tester)
-
-    _, echo_conn = bench.start_child(
-        echo_serve,
-        EchoConfig(
-            cpus=server_cpus,
-            server_private_pem=answerer.transport.to_pem(),
-            server_key_id=answerer.transport.key_id,
-            client_public_raw=caller.transport.public_key,
-            response_payload_size=probe.response_payload_size,
-            response_payload_type=payload_types.RESPONSE,
-            service=SERVICE,
-            method=METHOD,
-        ),
+    # From here on this thread alone reads the node's output (NodeDir.stop then skips it).
+    bench.node_output = node.process.stdout
+    node.process.stdout = None
+    bench.drain = threading.Thread(
+        target=_drain, args=(bench.node_output, bench.node_log), daemon=True
     )
+    bench.drain.start()
+    probe = probe_node(node.target, prepared)
+
+    echo, echo_conn = bench.start_child(echo_serve, echo_config(prepared, probe, server_cpus))
     if not echo_conn.poll(30):
         raise RuntimeError("the echo server did not start")
     echo_port = echo_conn.recv()
-    echo_pid = bench.processes[-1][0].pid
-    assert echo_pid is not None
-
-    load_config = LoadConfig(
+    assert echo.pid is not None
+    config = load_config(
+        prepared,
+        probe,
         cpus=client_cpus,
-        in_flight=IN_FLIGHT // load_processes,
-        network_id=NETWORK,
-        sender=tester,
-        audience=AUDIENCE,
-        signer_pem=signer_pem,
-        manifest_json=manifest_json,
-        method=GET_RECORD,
-        purpose=Purpose.PURPOSE_MOBILITY_ADMINISTRATION,
-        record_names=probe.record_names,
-        node_target=node.target,
+        in_flight=IN_FLIGHT // LOAD_PROCESSES,
+        node_targets=((NODE, node.target),),
         baseline_target=f"127.0.0.1:{echo_port}",
-        baseline_key_id=answerer.transport.key_id,
-        baseline_public_raw=answerer.transport.public_key,
     )
-    loads = [bench.start_child(load_main, load_config)[1] for _ in range(load_processes)]
+    loads = [bench.start_child(load_main, config)[1] for _ in range(LOAD_PROCESSES)]
 
-    sides = {NODE: _Side(NODE, node.process.pid), BASELINE: _Side(BASELINE, echo_pid)}
+    sides = {NODE: Side(NODE, node.process.pid), BASELINE: Side(BASELINE, echo.pid)}
     for name in (BASELINE, NODE):  # warm both up once: connections, caches, SQLite pages
-        _measure(bench, _Side(name, sides[name].pid), loads, FIRST_WARMUP_SECONDS)
+        measure_round(Side(name, sides[name].pid), loads, FIRST_WARMUP_SECONDS, 0.5)
     for round_number in range(ROUNDS):
         order = [sides[BASELINE], sides[NODE]]
         if round_number % 2:
             order.reverse()
         for side in order:
-            _measure(bench, side, loads, WARMUP_SECONDS)
+            measure_round(side, loads, WARMUP_SECONDS)
+    # The client check: the same echo server driven by a client that neither signs nor verifies.
+    light = Side(BASELINE_LIGHT, echo.pid)
+    measure_round(light, loads, WARMUP_SECONDS)
 
-    failed = [s for s in sides.values() if s.errors]
+    failed = [s for s in (*sides.values(), light) if s.errors]
     if failed:
         raise RuntimeError(
             "; ".join(f"{s.name}: {s.errors} failed calls, first {s.first_error}" for s in failed)
@@ -393,11 +480,11 @@ def _setup_and_measure(bench: _Bench, load_processes: int) -> Result:
         "signed_fetch",
         comparison.ratio,
         TARGET,
-        _details(comparison, base, subject, probe, load_processes, server_cpus, client_cpus),
+        _details(comparison, base, subject, light, probe, server_cpus, client_cpus),
     )
 
 
-def _side_line(label: str, side: _Side) -> str:
+def _side_line(label: str, side: Side) -> str:
     i = side.best()
     return (
         f"{label}: {side.rates[i]:,.0f} calls/s (rounds {min(side.rates):,.0f}-"
@@ -409,10 +496,10 @@ def _side_line(label: str, side: _Side) -> str:
 
 def _details(
     comparison: Comparison,
-    base: _Side,
-    subject: _Side,
-    probe: _Probe,
-    load_processes: int,
+    base: Side,
+    subject: Side,
+    light: Side,
+    probe: Probe,
     server_cpus: frozenset[int],
     client_cpus: frozenset[int],
 ) -> tuple[str, ...]:
@@ -424,25 +511,42 @@ def _details(
     cpu_ratio = statistics.median(base.server_cpu_per_call) / statistics.median(
         subject.server_cpu_per_call
     )
-    return (
+    lines: tuple[str, ...] = (
         f"GetRecord of {len(probe.record_names)} courses: request envelope "
         f"{probe.request_envelope_size} B, response payload {probe.response_payload_size} B; "
-        f"{IN_FLIGHT} in flight from {load_processes} grpc.aio client process(es); {pinning}",
+        f"{IN_FLIGHT} in flight from {LOAD_PROCESSES} grpc.aio client process; {pinning}",
         _side_line("node GetRecord (verify + nonce + store + sign)", subject),
         _side_line("bare grpc.aio echo (1 verify + 1 sign)", base),
         f"median paired ratio {comparison.median_paired_ratio:.3f} over {ROUNDS} rounds of "
         f"{ROUND_SECONDS:g} s; baseline best is {comparison.spread * 100:.1f}% above its median; "
         f"server CPU/call ratio (baseline/node, medians) {cpu_ratio:.3f}",
     )
+    headroom = light.rates[0] / base.rates[base.best()]
+    lines += (
+        f"client check: the echo driven by a light client (one pre-signed request, answers not "
+        f"verified) gave {light.rates[0]:,.0f} calls/s = {headroom:.3f} x the baseline's best",
+    )
+    if headroom > LIGHT_CLIENT_MARGIN:
+        lines += (
+            "WARNING: the signing and verifying client held the baseline back: the ratio is "
+            "overstated by up to that factor",
+        )
+    starved = [s.name for s in (subject, base) if s.server_busy[s.best()] < SATURATED]
+    if starved:
+        lines += (
+            f"WARNING: the {' and '.join(starved)} server used under {SATURATED:g} of its core "
+            "in its best round: the client or the machine limited it, not the server",
+        )
+    return lines
 
 
-def run(load_processes: int = 1) -> list[Result]:
+def run() -> list[Result]:
     root = Path(tempfile.mkdtemp(prefix="sseaun-bench-fetch-"))
-    bench = _Bench(root)
+    bench = Bench(root)
     try:
         with _terminate_cleanly():
             try:
-                result = _setup_and_measure(bench, load_processes)
+                result = _setup_and_measure(bench)
             finally:
                 bench.stop()
     except Exception as exc:  # noqa: BLE001 - reported as a failed benchmark line
@@ -453,10 +557,3 @@ def run(load_processes: int = 1) -> list[Result]:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return [result]
-
-
-if __name__ == "__main__":
-    for line_result in run(int(sys.argv[1]) if len(sys.argv) > 1 else 1):
-        print(f"bench: {line_result.name} ratio={line_result.ratio:.3f} target={line_result.target:g}")
-        for detail in line_result.details:
-            print(f"    {detail}")
