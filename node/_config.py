@@ -39,6 +39,15 @@ class NodeConfig:
         rate_per_second, rate_burst: per-caller token bucket.
         drain_seconds: how long in-flight calls may finish on shutdown.
         clock_window_seconds: accepted skew of request times.
+        sync_peers: institutions whose public catalogues (profile and courses) this node
+            follows through their change feeds; empty: none.
+        sync_interval_seconds: how often to look for new changes when not following (and how
+            long to wait before trying a peer again after a failure).
+        sync_page_size: changes asked for per feed page (the peer may send fewer).
+        sync_follow: keep each feed open and receive changes as they happen, instead of polling
+            every sync_interval_seconds.
+        sync_tls_roots: PEM file of the root certificates trusted for the peers' TLS; unset uses
+            gRPC's default roots.
     """
 
     path: Path
@@ -63,6 +72,11 @@ class NodeConfig:
     rate_burst: int = 400
     drain_seconds: float = 10.0
     clock_window_seconds: int = 300
+    sync_peers: tuple[str, ...] = ()
+    sync_interval_seconds: float = 60.0
+    sync_page_size: int = 200
+    sync_follow: bool = False
+    sync_tls_roots: Path | None = None
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -121,6 +135,11 @@ class NodeConfig:
             rate_burst=options.integer("limits", "rate_burst", 400),
             drain_seconds=options.number("node", "drain_seconds", 10.0),
             clock_window_seconds=options.integer("node", "clock_window_seconds", 300),
+            sync_peers=tuple(options.strings("sync", "peers")),
+            sync_interval_seconds=options.number("sync", "interval_seconds", 60.0),
+            sync_page_size=options.integer("sync", "page_size", 200),
+            sync_follow=options.flag("sync", "follow", False),
+            sync_tls_roots=resolve(options.text("sync", "tls_roots", "")),
         )
         if not config.plaintext and not (config.tls_cert and config.tls_key):
             raise ConfigError(
@@ -131,6 +150,7 @@ class NodeConfig:
             raise ConfigError(f"{path}: limits.default_page_size must be 1..max_page_size")
         if config.rate_per_second <= 0 or config.rate_burst < 1:
             raise ConfigError(f"{path}: limits.rate_per_second and rate_burst must be positive")
+        _check_sync(config)
         return config
 
     def genesis_digest(self) -> bytes:
@@ -149,6 +169,18 @@ class NodeConfig:
                 "manifest.genesis_sha256 is not set: run `sseaun node pin-manifest`",
             )
         return digest
+
+
+def _check_sync(config: NodeConfig) -> None:
+    path = config.path
+    if len(set(config.sync_peers)) != len(config.sync_peers):
+        raise ConfigError(f"{path}: sync.peers lists an institution twice")
+    if served := sorted(set(config.sync_peers) & set(config.institutions)):
+        raise ConfigError(f"{path}: sync.peers lists {served[0]}, which this node serves itself")
+    if config.sync_interval_seconds <= 0:
+        raise ConfigError(f"{path}: sync.interval_seconds must be more than 0")
+    if not 1 <= config.sync_page_size <= 10_000:
+        raise ConfigError(f"{path}: sync.page_size must be 1..10000")
 
 
 class _Options:
@@ -271,4 +303,17 @@ max_message_bytes = 4194304
 # Per-caller rate limit: sustained calls per second and burst.
 rate_per_second = 200
 rate_burst = 400
+
+[sync]
+# Institutions whose public catalogue (profile and courses) this node keeps a verified copy of,
+# read from their change feeds; every record is checked against its issuer's signature.
+peers = []
+# Seconds between looks for new changes (and before retrying a peer that failed).
+interval_seconds = 60
+# Changes per feed page asked for (the peer may send fewer).
+page_size = 200
+# Keep the feeds open and receive changes as they happen, instead of polling.
+follow = false
+# PEM root certificates trusted for the peers' TLS (unset: gRPC's default roots).
+# tls_roots = "tls/peer-roots.pem"
 """

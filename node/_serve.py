@@ -22,6 +22,7 @@ from ._config import NodeConfig
 from ._handlers import add_service
 from ._http import MANIFEST_PATH, http_app
 from ._keys import InstitutionKeys
+from ._peer_sync import PeerSync
 from ._runtime import Node
 from ._services import ManifestService, RecordService
 from .store import SqliteStore
@@ -65,9 +66,13 @@ class RunningNode:
         self.http_port = http_port
         self._serving = serving
         self._tasks: list[asyncio.Task[None]] = []
+        #: The peer sync running in the background (None when sync.peers is empty).
+        self.peer_sync: PeerSync | None = None
 
     async def stop(self) -> None:
-        """Health NOT_SERVING, drain calls within the bound, stop HTTP, then close the store."""
+        """Health NOT_SERVING, drain calls within the bound, cancel the background tasks (the
+        peer sync finishes the page it is committing, so its cursor is saved), stop HTTP, then
+        close the store."""
         self._serving["ok"] = False
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.node.config.drain_seconds)
@@ -83,6 +88,9 @@ class RunningNode:
     def start_background(self) -> None:
         self._tasks.append(asyncio.create_task(self._refresh_manifest(), name="manifest-refresh"))
         self._tasks.append(asyncio.create_task(self._purge_nonces(), name="nonce-purge"))
+        if self.node.config.sync_peers:
+            self.peer_sync = PeerSync(self.node)
+            self._tasks.append(asyncio.create_task(self.peer_sync.run_forever(), name="peer-sync"))
 
     async def _set_health(self) -> None:
         problem = self.node.manifest_problem()

@@ -1,4 +1,4 @@
-"""`sseaun node ...`: init, pin-manifest, serve, import (registered through `sseaun.cli`)."""
+"""`sseaun node ...`: init, pin-manifest, serve, import, sync (registered through `sseaun.cli`)."""
 
 from __future__ import annotations
 
@@ -191,6 +191,71 @@ def _import(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _sync(args: argparse.Namespace) -> int:
+    from ._peer_sync import CollectionReport, PeerSync, SyncError  # noqa: PLC0415
+    from ._runtime import Node  # noqa: PLC0415
+
+    config = _load(args.config)
+    peers: list[str] = list(dict.fromkeys(args.peer or config.sync_peers))
+    if not peers:
+        raise CliError("no peer to sync: list them in [sync] peers or give --peer ID")
+    for peer in peers:
+        if not _INSTITUTION.match(peer):
+            raise CliError(f"--peer {peer!r} is not an institution ID (a SCHAC domain)")
+    if args.page_size is not None and not 1 <= args.page_size <= 10_000:
+        raise CliError("--page-size must be 1..10000")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
+        stream=sys.stderr,
+    )
+    passphrase = _passphrase_of(config)
+    interactive = sys.stderr.isatty()
+
+    def progress(report: CollectionReport) -> None:
+        if args.quiet:
+            return
+        start, end = ("\r", "") if interactive else ("", "\n")
+        sys.stderr.write(
+            f"{start}sync {report.peer} {report.parent}: page "
+            f"{report.pages} committed, {report.received} received, {report.stored} stored, "
+            f"{report.unchanged} unchanged, {report.refused} refused{end}"
+        )
+        sys.stderr.flush()
+
+    async def run() -> int:
+        store = await SqliteStore.open(config.database)
+        sync: PeerSync | None = None
+        try:
+            keys = {
+                i: InstitutionKeys.load(config.keys_dir, i, passphrase) for i in config.institutions
+            }
+            node = await Node.open(config, store, keys)
+            sync = PeerSync(node, progress=progress, page_size=args.page_size)
+            failed = False
+            for peer in peers:
+                if args.from_start:
+                    await sync.forget_cursors(peer)
+                try:
+                    reports = await sync.sync_peer(peer)
+                except SyncError as exc:
+                    print(f"{peer}: cannot sync: {exc}", file=sys.stderr)
+                    failed = True
+                    continue
+                if interactive and not args.quiet:
+                    sys.stderr.write("\n")
+                for report in reports:
+                    print(report.summary())
+                    failed = failed or report.error is not None
+        finally:
+            if sync is not None:
+                sync.close()
+            await store.close()
+        return 1 if failed else 0
+
+    return asyncio.run(run())
+
+
 def _passphrase_of(config: NodeConfig) -> bytes | None:
     import os  # noqa: PLC0415
 
@@ -237,3 +302,23 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     imp.add_argument("--institution", help="for a node serving several institutions")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(handler=_import)
+
+    sync = sub.add_parser(
+        "sync", help="bring the copies of peers' public catalogues up to date, then stop"
+    )
+    sync.add_argument("--config", required=True, metavar="DIR/node.toml")
+    sync.add_argument(
+        "--peer",
+        action="append",
+        metavar="ID",
+        help="a peer institution to sync (repeatable; default: the config's sync.peers)",
+    )
+    sync.add_argument("--page-size", type=int, metavar="N", help="changes per feed page")
+    sync.add_argument(
+        "--from-start",
+        action="store_true",
+        help="read the feeds from the beginning (records held already count as unchanged)",
+    )
+    sync.add_argument("--quiet", action="store_true", help="no progress lines")
+    sync.add_argument("--log-level", default="warning", choices=["debug", "info", "warning"])
+    sync.set_defaults(handler=_sync)
