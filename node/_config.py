@@ -37,6 +37,7 @@ class NodeConfig:
         max_page_size, default_page_size: list and feed page limits.
         max_message_bytes: largest gRPC message accepted or sent.
         rate_per_second, rate_burst: per-caller token bucket.
+        nonce_linger_ms: under load, how long nonce claims wait to share one commit.
         drain_seconds: how long in-flight calls may finish on shutdown.
         clock_window_seconds: accepted skew of request times.
         sync_peers: institutions whose public catalogues (profile and courses) this node
@@ -70,6 +71,7 @@ class NodeConfig:
     max_message_bytes: int = 4 * 1024 * 1024
     rate_per_second: float = 200.0
     rate_burst: int = 400
+    nonce_linger_ms: float = 5.0
     drain_seconds: float = 10.0
     clock_window_seconds: int = 300
     sync_peers: tuple[str, ...] = ()
@@ -133,6 +135,7 @@ class NodeConfig:
             max_message_bytes=options.integer("limits", "max_message_bytes", 4 * 1024 * 1024),
             rate_per_second=options.number("limits", "rate_per_second", 200.0),
             rate_burst=options.integer("limits", "rate_burst", 400),
+            nonce_linger_ms=options.number("limits", "nonce_linger_ms", 5.0),
             drain_seconds=options.number("node", "drain_seconds", 10.0),
             clock_window_seconds=options.integer("node", "clock_window_seconds", 300),
             sync_peers=tuple(options.strings("sync", "peers")),
@@ -249,6 +252,8 @@ def render_config(
     plaintext: bool,
     genesis_sha256: str = "",
     manifest_file: str = "",
+    tls_cert: str = "",
+    tls_key: str = "",
 ) -> str:
     """A commented node.toml with every option and its default."""
     return f"""# SSEAUN node configuration. Relative paths are taken from this file's folder.
@@ -271,8 +276,8 @@ listen = "{grpc_listen}"
 # Serve without TLS. Only for loopback tests and demos: production uses tls_cert and tls_key.
 plaintext = {"true" if plaintext else "false"}
 # PEM certificate chain and private key for TLS.
-# tls_cert = "tls/cert.pem"
-# tls_key = "tls/key.pem"
+{f'tls_cert = "{tls_cert}"' if tls_cert else '# tls_cert = "tls/cert.pem"'}
+{f'tls_key = "{tls_key}"' if tls_key else '# tls_key = "tls/key.pem"'}
 
 [http]
 # host:port of the HTTP side: /.well-known/sseaun/manifest, /healthz, /metrics.
@@ -303,6 +308,8 @@ max_message_bytes = 4194304
 # Per-caller rate limit: sustained calls per second and burst.
 rate_per_second = 200
 rate_burst = 400
+# Under load, the replay store waits up to this long to commit concurrent nonces together.
+nonce_linger_ms = 5
 
 [sync]
 # Institutions whose public catalogue (profile and courses) this node keeps a verified copy of,

@@ -334,6 +334,7 @@ class PeerSync:
                 plaintext=not endpoint.tls,
                 root_certificates=roots if endpoint.tls else None,
                 max_message_size=config.max_message_bytes,
+                receive_window=1 << 20,
             )
             return AsyncNodeClient(client_config, keyring, endpoint.target, peer)
         except ValueError as exc:  # plaintext to a non-loopback address, for one

@@ -19,6 +19,7 @@ from sseaun.sdk.core import ProtocolError, envelope_from_json
 from sseaun.v1 import service_pb2
 
 from ._config import NodeConfig
+from ._delegations import fetch_partner_statements, refresh_own_delegations
 from ._handlers import add_service
 from ._http import MANIFEST_PATH, http_app
 from ._keys import InstitutionKeys
@@ -111,11 +112,13 @@ class RunningNode:
             with contextlib.suppress(OSError, ProtocolError):
                 envelope = envelope_from_json(node.config.manifest_file.read_bytes())
                 await node.adopt_manifest(envelope)
-        if node.config.manifest_peers:
-            timeout = aiohttp.ClientTimeout(total=10)
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                for peer in node.config.manifest_peers:
-                    await self._catch_up_from(session, peer.rstrip("/"))
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            for peer in node.config.manifest_peers:
+                await self._catch_up_from(session, peer.rstrip("/"))
+            # Keys: renew this node's delegations before they lapse, learn the partners'.
+            await refresh_own_delegations(node)
+            await fetch_partner_statements(node, session)
         await self._set_health()
 
     async def _catch_up_from(self, session: aiohttp.ClientSession, peer: str) -> None:
@@ -126,7 +129,12 @@ class RunningNode:
                 async with session.get(url) as reply:
                     if reply.status != 200:
                         return
-                    envelope = envelope_from_json(await reply.read())
+                    limit = node.config.max_message_bytes
+                    data = await reply.content.read(limit + 1)
+                    if len(data) > limit:
+                        log.info("manifest from %s is larger than %d bytes", peer, limit)
+                        return
+                    envelope = envelope_from_json(data)
                 if not await node.adopt_manifest(envelope):
                     return
             except (aiohttp.ClientError, TimeoutError, ProtocolError) as exc:
@@ -135,8 +143,13 @@ class RunningNode:
 
     async def _refresh_manifest(self) -> None:
         while True:
-            await asyncio.sleep(self.node.config.manifest_refresh_seconds)
-            await self.refresh_manifest_once()
+            # Wake at the manifest's expiry too, so health turns NOT_SERVING on time.
+            left = (self.node.trust.current.expires_at - datetime.now(UTC)).total_seconds()
+            await asyncio.sleep(max(1.0, min(self.node.config.manifest_refresh_seconds, left)))
+            try:
+                await self.refresh_manifest_once()
+            except Exception:
+                log.exception("manifest refresh failed; trying again later")
 
     async def _purge_nonces(self) -> None:
         while True:
@@ -146,7 +159,7 @@ class RunningNode:
 
 async def start_node(config: NodeConfig) -> RunningNode:
     """Open the store, rebuild trust, start gRPC and HTTP on the running loop."""
-    store = await SqliteStore.open(config.database)
+    store = await SqliteStore.open(config.database, nonce_linger=config.nonce_linger_ms / 1000)
     try:
         keys = {
             i: InstitutionKeys.load(config.keys_dir, i, _passphrase(config))

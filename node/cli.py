@@ -70,6 +70,13 @@ def _init(args: argparse.Namespace) -> int:
         raise CliError("--institution must be the SCHAC domain, e.g. ynu.edu.cn")
     if not re.fullmatch(r"[A-Z]{2}", args.country):
         raise CliError("--country must be an ISO 3166-1 alpha-2 code, e.g. CN")
+    tls = (args.tls_cert, args.tls_key)
+    if args.plaintext and any(tls):
+        raise CliError("give --tls-cert and --tls-key, or --plaintext, not both")
+    if not args.plaintext and not all(tls):
+        raise CliError(
+            "give --tls-cert and --tls-key, or --plaintext (loopback tests and demos only)"
+        )
     folder = Path(args.dir)
     config_path = folder / "node.toml"
     if config_path.exists():
@@ -84,6 +91,8 @@ def _init(args: argparse.Namespace) -> int:
             grpc_listen=args.grpc,
             http_listen=args.http,
             plaintext=args.plaintext,
+            tls_cert=str(Path(args.tls_cert).resolve()) if args.tls_cert else "",
+            tls_key=str(Path(args.tls_key).resolve()) if args.tls_key else "",
         ),
     )
     endpoints = [
@@ -281,6 +290,8 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     init.add_argument("--grpc", default="127.0.0.1:7443", metavar="HOST:PORT")
     init.add_argument("--http", default="127.0.0.1:7080", metavar="HOST:PORT")
     init.add_argument("--plaintext", action="store_true", help="no TLS (loopback tests only)")
+    init.add_argument("--tls-cert", metavar="CERT.pem", help="PEM certificate chain for gRPC TLS")
+    init.add_argument("--tls-key", metavar="KEY.pem", help="PEM private key for gRPC TLS")
     init.add_argument("--manifest", metavar="FILE", help="pin this signed manifest as genesis")
     init.set_defaults(handler=_init)
 

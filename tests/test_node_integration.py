@@ -493,3 +493,18 @@ def test_a_caller_over_its_rate_is_refused_with_a_signed_retry_delay(
         time.sleep(delay / 1000 + 0.05)
         reply = call(svc.GetManifestRequest(request=request), timeout=10)
         assert reply.response.payload  # the same signed request, now within the rate
+
+
+def test_a_node_serves_its_own_fresh_delegation(network: LiveNetwork) -> None:
+    with urllib.request.urlopen(f"{network.nodes[YNU].http}/.well-known/sseaun/statements") as r:
+        statements = json.loads(r.read())["statements"]
+    ring = keyring(network)
+    accepted = [
+        ring.accept_delegation(envelope_from_json(json.dumps(s)), datetime.now(UTC))
+        for s in statements
+        if s["payloadType"] == payload_types.DELEGATION
+    ]
+    mine = [d for d in accepted if d.institution_id == YNU]
+    assert mine and mine[-1].expires_at.ToDatetime(tzinfo=UTC) > datetime.now(UTC) + timedelta(
+        days=6
+    )

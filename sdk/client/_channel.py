@@ -32,6 +32,10 @@ def channel_options(config: ClientConfig) -> list[_Option]:
         ("grpc.enable_retries", 0),
         ("grpc.primary_user_agent", config.user_agent),
     ]
+    if config.receive_window is not None:
+        # Without bandwidth-delay probing the window stays where it is set: flat memory.
+        options.append(("grpc.http2.bdp_probe", 0))
+        options.append(("grpc.http2.lookahead_bytes", config.receive_window))
     if config.server_name_override is not None:
         options.append(("grpc.ssl_target_name_override", config.server_name_override))
         options.append(("grpc.default_authority", config.server_name_override))

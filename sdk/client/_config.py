@@ -96,6 +96,8 @@ class ClientConfig:
             node reached through an address not in its certificate).
         keepalive: HTTP/2 keepalive settings.
         user_agent: sent as the primary user agent.
+        receive_window: bytes; a fixed HTTP/2 receive window instead of gRPC's self-tuning one
+            (bounded memory for long feed reads); None keeps gRPC's default.
     """
 
     network_id: str
@@ -109,6 +111,7 @@ class ClientConfig:
     server_name_override: str | None = None
     keepalive: Keepalive = field(default_factory=Keepalive)
     user_agent: str = "sseaun-sdk-python/0.1"
+    receive_window: int | None = None
 
     def __post_init__(self) -> None:
         if not self.network_id or not self.sender:
