@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import re
 import sys
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from sseaun.v1.manifest_pb2 import Endpoint, EndpointKind
 
 from ._config import ConfigError, NodeConfig, render_config
 from ._keys import InstitutionKeys, join_request
+from ._logging import configure_logging
 from .store import SqliteStore
 
 __all__ = ["register"]
@@ -138,11 +138,7 @@ def _serve(args: argparse.Namespace) -> int:
     from ._serve import serve_forever  # noqa: PLC0415 - grpc is loaded only to serve
 
     config = _load(args.config)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level)
     try:
         asyncio.run(serve_forever(config))
     except OSError as exc:
@@ -213,11 +209,7 @@ def _sync(args: argparse.Namespace) -> int:
             raise CliError(f"--peer {peer!r} is not an institution ID (a SCHAC domain)")
     if args.page_size is not None and not 1 <= args.page_size <= 10_000:
         raise CliError("--page-size must be 1..10000")
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level)
     passphrase = _passphrase_of(config)
     interactive = sys.stderr.isatty()
 

@@ -38,10 +38,12 @@ from sseaun.sdk.core import (
 from sseaun.v1 import service_pb2 as svc
 from sseaun.v1.auth_pb2 import Purpose, SignedError
 from sseaun.v1.catalogue_pb2 import Course, RecordHeader
+from sseaun.v1.manifest_pb2 import KeyRevocation
 from sseaun.v1.types_pb2 import LocalizedText
 from tests.live_network import (
     NETWORK,
     LiveNetwork,
+    NodeDir,
     build,
     keys_of,
     node_client,
@@ -104,6 +106,31 @@ def store_private_record(net: LiveNetwork) -> Envelope:
     return envelope
 
 
+async def revoke_transport_key_of(institution: str, *, at: NodeDir) -> None:
+    """Store institution's signed revocation of its transport key in a node, before it starts."""
+    net_root = at.folder.parent
+    keys = InstitutionKeys.load(net_root / institution / "keys", institution, None)
+    now = datetime.now(UTC)
+    statement = KeyRevocation(
+        network_id=NETWORK,
+        institution_id=institution,
+        key_id=keys.transport.key_id,
+        revoked_at=to_timestamp(now - timedelta(minutes=1)),
+        issued_at=to_timestamp(now),
+        reason="test: key compromised",
+    )
+    envelope = sign_envelope(
+        statement.SerializeToString(), payload_types.KEY_REVOCATION, [keys.root]
+    )
+    store = await SqliteStore.open(at.folder / "node.db")
+    try:
+        await store.put_statement(
+            "revocation", institution, keys.transport.key_id, envelope.SerializeToString()
+        )
+    finally:
+        await store.close()
+
+
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNetwork]:
     net = build(tmp_path_factory.mktemp("net"))
@@ -123,6 +150,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNetwork]:
         )
         assert status == 0
     store_private_record(net)
+    asyncio.run(revoke_transport_key_of(DU, at=ynu))
     with running(net, YNU, CHULA):
         yield net
 
@@ -327,8 +355,10 @@ def test_health_and_metrics(network: LiveNetwork) -> None:
 def test_a_party_reads_the_private_record(network: LiveNetwork) -> None:
     with node_client(network, YNU, sender=CHULA) as node:
         result = node.get_record(PRIVATE, purpose=MOBILITY)
-        listed = [Course.FromString(r.payload).header.name for r in node.list_records(
-            COURSES, purpose=MOBILITY)]  # fmt: skip
+        listed = [
+            Course.FromString(r.payload).header.name
+            for r in node.list_records(COURSES, purpose=MOBILITY)
+        ]
         fed = [
             Course.FromString(c.record.payload).header.name
             for b in node.watch_changes(COURSES, purpose=MOBILITY)
@@ -352,9 +382,10 @@ def raw_error(net: LiveNetwork, name: str, version: int = 0) -> tuple[object, ..
     request = signed(net, body=body, request_id=f"probe-{name}")
     with grpc.insecure_channel(net.nodes[YNU].target) as channel:
         call = channel.unary_unary(
-            GET, request_serializer=lambda m: m.SerializeToString(),
+            GET,
+            request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=lambda b: b,
-        )  # fmt: skip
+        )
         with pytest.raises(grpc.RpcError) as failed:
             call(svc.GetRecordRequest(request=request), timeout=10)
     err = failed.value
@@ -392,7 +423,10 @@ def test_a_non_party_gets_exactly_the_answer_for_a_missing_record(network: LiveN
             node.get_record(catalogue.course_record_name(YNU, "XCH9002"), purpose=MOBILITY)
     for error in (hidden.value, missing.value):
         assert (error.code, error.transport_code, error.reason) == (
-            "NOT_FOUND", "NOT_FOUND", Reason.NOT_FOUND)  # fmt: skip
+            "NOT_FOUND",
+            "NOT_FOUND",
+            Reason.NOT_FOUND,
+        )
     assert hidden.value.message == missing.value.message
     assert hidden.value.metadata == missing.value.metadata == {}
     assert hidden.value.field_problems == missing.value.field_problems == ()
@@ -402,8 +436,10 @@ def test_a_non_party_does_not_see_the_private_record_listed_or_in_the_feed(
     network: LiveNetwork,
 ) -> None:
     with client(network) as node:
-        listed = [Course.FromString(r.payload).header.name for r in node.list_records(
-            COURSES, page_size=3, purpose=MOBILITY)]  # fmt: skip
+        listed = [
+            Course.FromString(r.payload).header.name
+            for r in node.list_records(COURSES, page_size=3, purpose=MOBILITY)
+        ]
         fed = [
             c for b in node.watch_changes(COURSES, page_size=3, purpose=MOBILITY) for c in b.changes
         ]
@@ -448,7 +484,10 @@ def test_a_caller_over_its_rate_is_refused_with_a_signed_retry_delay(
     error = refused.value
     assert error.signed
     assert (error.code, error.transport_code, error.reason) == (
-        "RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED", Reason.RATE_LIMITED)  # fmt: skip
+        "RESOURCE_EXHAUSTED",
+        "RESOURCE_EXHAUSTED",
+        Reason.RATE_LIMITED,
+    )
     delay_ms = int(error.metadata["retry-after-ms"])
     assert 0 < delay_ms <= 1000
     assert error.retry_after is not None
@@ -457,12 +496,16 @@ def test_a_caller_over_its_rate_is_refused_with_a_signed_retry_delay(
     # On the wire: ErrorInfo, RetryInfo and the signed error; a refused request keeps its nonce.
     def fresh(number: int) -> Envelope:
         return build_request(
-            signer=caller_keys(limited).transport, network_id=NETWORK,
-            method="/sseaun.v1.ManifestService/GetManifest", sender=limited.tester.institution,
-            audience=DU, purpose=Purpose.PURPOSE_NETWORK_OPERATIONS,
-            body=svc.GetManifestBody().SerializeToString(), request_id=f"rate-{number}",
+            signer=caller_keys(limited).transport,
+            network_id=NETWORK,
+            method="/sseaun.v1.ManifestService/GetManifest",
+            sender=limited.tester.institution,
+            audience=DU,
+            purpose=Purpose.PURPOSE_NETWORK_OPERATIONS,
+            body=svc.GetManifestBody().SerializeToString(),
+            request_id=f"rate-{number}",
             now=datetime.now(UTC),
-        )  # fmt: skip
+        )
 
     with grpc.insecure_channel(du.target) as channel:
         call = channel.unary_unary(
@@ -477,7 +520,10 @@ def test_a_caller_over_its_rate_is_refused_with_a_signed_retry_delay(
         status = rpc_status.from_call(failed.value)  # type: ignore[arg-type]
         assert status is not None and failed.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         info, retry, answer = (
-            error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo(), Envelope())  # fmt: skip
+            error_details_pb2.ErrorInfo(),
+            error_details_pb2.RetryInfo(),
+            Envelope(),
+        )
         for detail in status.details:
             for message in (info, retry, answer):
                 if detail.Is(message.DESCRIPTOR):
@@ -486,8 +532,9 @@ def test_a_caller_over_its_rate_is_refused_with_a_signed_retry_delay(
         delay = retry.retry_delay.ToMilliseconds()
         assert 0 < delay <= 1000
         assert abs(int(info.metadata["retry-after-ms"]) - delay) <= 1
-        checked = verify_answer(answer, trusted_keyring(limited.manifest), request=request,
-                                responder=DU)  # fmt: skip
+        checked = verify_answer(
+            answer, trusted_keyring(limited.manifest), request=request, responder=DU
+        )
         assert checked.error is not None and checked.error.reason is Reason.RATE_LIMITED
         assert checked.error.metadata == dict(info.metadata)
         time.sleep(delay / 1000 + 0.05)
@@ -508,3 +555,25 @@ def test_a_node_serves_its_own_fresh_delegation(network: LiveNetwork) -> None:
     assert mine and mine[-1].expires_at.ToDatetime(tzinfo=UTC) > datetime.now(UTC) + timedelta(
         days=6
     )
+
+
+def test_a_revoked_transport_key_is_refused_over_the_wire(network: LiveNetwork) -> None:
+    du = InstitutionKeys.load(network.root / DU / "keys", DU, None)
+    request = signed(network, signer=du.transport, sender=DU)
+    assert raw(network, request) == (grpc.StatusCode.UNAUTHENTICATED, "KEY_REVOKED")
+
+
+def test_server_reflection_lists_the_services(network: LiveNetwork) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with grpc.insecure_channel(network.nodes[YNU].target) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        replies = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10
+        )
+        names = {s.name for reply in replies for s in reply.list_services_response.service}
+    assert {
+        "sseaun.v1.RecordService",
+        "sseaun.v1.ManifestService",
+        "grpc.health.v1.Health",
+    } <= names
