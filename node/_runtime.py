@@ -9,6 +9,7 @@ import logging
 import math
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 
@@ -31,11 +32,12 @@ from ._config import NodeConfig
 from ._keys import InstitutionKeys
 from ._metrics import Metrics
 from ._ratelimit import RateLimiter
-from .store import Store, StoreConflictError, StoreError
+from .store import Store, StoreConflictError, StoredRecord, StoreError
 
 __all__ = ["Node", "RateLimitedError"]
 
 log = logging.getLogger("sseaun.node")
+_CACHE_SIZE = 10_000
 _TOKEN_SECRET = "page-token-secret"  # noqa: S105 - the name of a setting
 
 
@@ -75,6 +77,7 @@ class Node:
         self.rate = RateLimiter(config.rate_per_second, config.rate_burst)
         self.window = timedelta(seconds=config.clock_window_seconds)
         self.problems: dict[str, str] = {}
+        self._latest: OrderedDict[str, StoredRecord | None] = OrderedDict()
         self._adopting = asyncio.Lock()
 
     @classmethod
@@ -107,6 +110,32 @@ class Node:
                 self.keyring.accept_delegation(envelope, self.clock(), replay=replay)
         except ProtocolError as exc:
             log.info("statement not applied: %s", exc.reason.value)
+
+    async def latest_record(self, name: str) -> StoredRecord | None:
+        """The newest stored version of a record, through a small cache of recent reads.
+
+        The cache is emptied whenever the database changes (see watch_store), so an answer is at
+        most one poll interval older than the store.
+        """
+        cache = self._latest
+        if name in cache:
+            cache.move_to_end(name)
+            return cache[name]
+        record = await self.store.get_record(name, 0)
+        cache[name] = record
+        if len(cache) > _CACHE_SIZE:
+            cache.popitem(last=False)
+        return record
+
+    async def watch_store(self, interval: float = 0.1) -> None:
+        """Empty the read cache whenever anything (this process or another) wrote to the store."""
+        marker = await self.store.change_marker()
+        while True:
+            await asyncio.sleep(interval)
+            now = await self.store.change_marker()
+            if now != marker:
+                marker = now
+                self._latest.clear()
 
     @property
     def manifest(self) -> TrustedManifest:

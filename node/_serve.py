@@ -89,6 +89,7 @@ class RunningNode:
     def start_background(self) -> None:
         self._tasks.append(asyncio.create_task(self._refresh_manifest(), name="manifest-refresh"))
         self._tasks.append(asyncio.create_task(self._purge_nonces(), name="nonce-purge"))
+        self._tasks.append(asyncio.create_task(self.node.watch_store(), name="read-cache"))
         if self.node.config.sync_peers:
             self.peer_sync = PeerSync(self.node)
             self._tasks.append(asyncio.create_task(self.peer_sync.run_forever(), name="peer-sync"))

@@ -210,7 +210,7 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
             if not body.name.startswith(f"institutions/{audience}/"):
                 raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
             store = self.node.store
-            latest = await store.get_record(body.name, 0)
+            latest = await self.node.latest_record(body.name)
             if latest is None or not _visible(latest, verified.sender):
                 raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
             if body.version > _MAX_STORED_NUMBER:

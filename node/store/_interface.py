@@ -148,6 +148,10 @@ class Store(Protocol):
         """Set a node setting, replacing any earlier value."""
         ...
 
+    async def change_marker(self) -> int:
+        """A number that changes whenever anything committed a write (for read caches)."""
+        ...
+
     async def integrity_check(self) -> str:
         """Check the database; "ok" when it is sound, else the problems found, one per line."""
         ...

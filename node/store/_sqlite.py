@@ -887,6 +887,18 @@ class SqliteStore:
 
         await self._write(write)
 
+    async def change_marker(self) -> int:
+        """A number that changes whenever any connection (any process) committed a write.
+
+        PRAGMA data_version of the reader's connection: callers caching reads poll it cheaply.
+        """
+
+        def read() -> int:
+            (version,) = self._read_conn.execute("PRAGMA data_version").fetchone()
+            return int(version)
+
+        return await self._read(read)
+
     async def integrity_check(self) -> str:
         """PRAGMA integrity_check and foreign_key_check: "ok", else the problems, one per line.
 
