@@ -25,6 +25,7 @@ class Metrics:
         self._sum[method] += seconds
 
     def set_gauge(self, name: str, value: float) -> None:
+        """Set a gauge; name may carry Prometheus labels, e.g. 'x{peer="a"}'."""
         self._gauges[name] = value
 
     def calls(self, method: str, code: str) -> int:
@@ -49,6 +50,11 @@ class Metrics:
                 lines.append(f'sseaun_call_seconds_bucket{{method="{method}",le="{le}"}} {total}')
             lines.append(f'sseaun_call_seconds_sum{{method="{method}"}} {self._sum[method]:.6f}')
             lines.append(f'sseaun_call_seconds_count{{method="{method}"}} {total}')
+        typed: set[str] = set()
         for name, value in sorted(self._gauges.items()):
-            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+            base = name.partition("{")[0]  # a gauge may carry labels: name{label="value"}
+            if base not in typed:
+                lines.append(f"# TYPE {base} gauge")
+                typed.add(base)
+            lines.append(f"{name} {value}")
         return "\n".join(lines) + "\n"

@@ -451,6 +451,11 @@ class PeerSync:
                 return
             if caught_up:
                 report.caught_up = True
+                # Feed lag: now minus this gauge is how old the copy of the peer's feed may be.
+                self.node.metrics.set_gauge(
+                    f'sseaun_sync_caught_up_timestamp_seconds{{peer="{peer}",collection="{parent}"}}',
+                    time.time(),
+                )
                 return
 
     async def _check_batch(

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -304,6 +305,13 @@ def test_a_serving_node_syncs_in_the_background(network: LiveNetwork) -> None:
     du.start()
     try:
         _wait_for(converged)
+        # The feed lag shows in the metrics: when each collection last caught up.
+        with urllib.request.urlopen(f"{du.http}/metrics", timeout=10) as reply:
+            metrics = reply.read().decode()
+        assert (
+            f'sseaun_sync_caught_up_timestamp_seconds{{peer="{YNU}",collection="{COURSES}"}}'
+            in (metrics)
+        )
     finally:
         assert du.stop() == 0
     set_section(du.config, "sync", follow=True, interval_seconds=30)
