@@ -176,7 +176,6 @@ async def start_node(config: NodeConfig) -> RunningNode:
         # Clients may ping every 20 s at most; the SDK's keepalive (30 s) stays above this.
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 20_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.max_connection_age_grace_ms", int(config.drain_seconds * 1000)),
     ]
     server = grpc.aio.server(options=options)
     services = service_pb2.DESCRIPTOR.services_by_name
