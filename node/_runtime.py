@@ -93,6 +93,12 @@ class Node:
         trust = ManifestTrust.bootstrap(genesis, config.genesis_digest())
         for version in versions[1:]:
             trust.update(envelope_from_bytes(await store.get_manifest(version) or b""))
+        if trust.current.network_id != config.network_id:
+            raise ProtocolError(
+                Reason.WRONG_NETWORK,
+                f"node.toml names network {config.network_id!r} but the pinned manifest is for "
+                f"{trust.current.network_id!r}",
+            )
         secret = await store.get_setting(_TOKEN_SECRET)
         if secret is None:
             secret = secrets.token_bytes(32)
@@ -100,6 +106,13 @@ class Node:
         node = cls(config, store, trust, keys, TokenCodec(secret))
         for _kind, statement in await store.statements():
             node._apply_statement(envelope_from_bytes(statement))
+        for institution in config.institutions:
+            if node.keyring.member(institution) is None:
+                # Serving is still useful (the manifest, the join in progress), so warn, not stop.
+                node.problems[f"not-a-member:{institution}"] = (
+                    f"{institution} is not a member in manifest version {trust.current.version}"
+                )
+                log.warning("%s is not a member of the trusted manifest yet", institution)
         return node
 
     def _apply_statement(self, envelope: Envelope, *, replay: bool = True) -> None:
