@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +156,19 @@ class NodeConfig:
             raise ConfigError(f"{path}: limits.rate_per_second and rate_burst must be positive")
         _check_sync(config)
         return config
+
+    def passphrase(self) -> bytes | None:
+        """The keys' passphrase from the variable keys.passphrase_env names, if one is named.
+
+        Raises:
+            ConfigError: the variable is named but empty or unset.
+        """
+        if not self.passphrase_env:
+            return None
+        value = os.environ.get(self.passphrase_env)
+        if not value:
+            raise ConfigError(f"environment variable {self.passphrase_env} is empty or unset")
+        return value.encode()
 
     def genesis_digest(self) -> bytes:
         """The pinned genesis digest.

@@ -37,15 +37,6 @@ SERVICE_NAMES = (
 )
 
 
-def _passphrase(config: NodeConfig) -> bytes | None:
-    import os  # noqa: PLC0415
-
-    if not config.passphrase_env:
-        return None
-    value = os.environ.get(config.passphrase_env)
-    return value.encode() if value else None
-
-
 class RunningNode:
     """A started node: its servers, background tasks and the addresses it is bound to."""
 
@@ -163,7 +154,7 @@ async def start_node(config: NodeConfig) -> RunningNode:
     store = await SqliteStore.open(config.database, nonce_linger=config.nonce_linger_ms / 1000)
     try:
         keys = {
-            i: InstitutionKeys.load(config.keys_dir, i, _passphrase(config))
+            i: InstitutionKeys.load(config.keys_dir, i, config.passphrase())
             for i in config.institutions
         }
         node = await Node.open(config, store, keys)

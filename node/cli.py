@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sseaun.sdk.cli._io import CliError, read_bytes, write_text
 from sseaun.sdk.core import (
@@ -24,12 +26,20 @@ from .store import SqliteStore
 
 __all__ = ["register"]
 
+T = TypeVar("T")
 _INSTITUTION = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 
 
 def _load(path: str) -> NodeConfig:
     try:
         return NodeConfig.load(Path(path))
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _checked(read: Callable[[], T]) -> T:
+    try:
+        return read()
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
 
@@ -143,6 +153,8 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(serve_forever(config))
     except OSError as exc:
         raise CliError(f"cannot serve: {exc.strerror or exc}") from exc
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
     return 0
 
 
@@ -159,7 +171,7 @@ def _import(args: argparse.Namespace) -> int:
     if fmt is None:
         raise CliError("cannot tell the format from the file name: give --format csv|json")
     data = read_bytes(args.file)
-    passphrase = _passphrase_of(config)
+    passphrase = _checked(config.passphrase)
 
     async def run() -> int:
         keys = InstitutionKeys.load(config.keys_dir, institution, passphrase)
@@ -210,7 +222,7 @@ def _sync(args: argparse.Namespace) -> int:
     if args.page_size is not None and not 1 <= args.page_size <= 10_000:
         raise CliError("--page-size must be 1..10000")
     configure_logging(args.log_level)
-    passphrase = _passphrase_of(config)
+    passphrase = _checked(config.passphrase)
     interactive = sys.stderr.isatty()
 
     def progress(report: CollectionReport) -> None:
@@ -255,17 +267,6 @@ def _sync(args: argparse.Namespace) -> int:
         return 1 if failed else 0
 
     return asyncio.run(run())
-
-
-def _passphrase_of(config: NodeConfig) -> bytes | None:
-    import os  # noqa: PLC0415
-
-    if not config.passphrase_env:
-        return None
-    value = os.environ.get(config.passphrase_env)
-    if not value:
-        raise CliError(f"environment variable {config.passphrase_env} is empty or unset")
-    return value.encode()
 
 
 def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
