@@ -130,8 +130,8 @@ def verify_request(
     """
     now = utc(now)
 
-    def within_window(request: SignedRequest) -> None:
-        if abs(from_timestamp(request.header.issued_at) - now) > clock_window:
+    def within_window(_: SignedRequest, issued: datetime) -> None:
+        if abs(issued - now) > clock_window:
             raise ProtocolError(
                 Reason.CLOCK_SKEW,
                 "request time is outside the clock window",
@@ -150,7 +150,7 @@ def verify_request(
     request = verified.message
     assert isinstance(request, SignedRequest)
     header = request.header
-    issued = from_timestamp(header.issued_at)
+    issued = verified.signed_at
     if not MIN_NONCE_SIZE <= len(header.nonce) <= MAX_NONCE_SIZE:
         raise ProtocolError(
             Reason.MALFORMED,

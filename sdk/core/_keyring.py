@@ -78,6 +78,8 @@ class Verified:
     message: Message
     key: TrustedKey
     envelope: VerifiedEnvelope
+    #: The signing time the payload states (as signer_of read it).
+    signed_at: datetime
 
 
 class KeyRing:
@@ -187,7 +189,7 @@ class KeyRing:
         signer_of: Callable[[_M], tuple[str, str, datetime]],
         purpose: int,
         new_call: bool,
-        precheck: Callable[[_M], None] | None = None,
+        precheck: Callable[[_M, datetime], None] | None = None,
     ) -> Verified:
         """Verify an envelope signed by the institution its payload names (spec ENV-6).
 
@@ -218,7 +220,7 @@ class KeyRing:
                 metadata={"network-id": network_id},
             )
         if precheck is not None:
-            precheck(message)
+            precheck(message, at)
         best: ProtocolError | None = None
         best_rank = -1
         for key_id in verified.key_ids:
@@ -230,7 +232,7 @@ class KeyRing:
                 if rank > best_rank:
                     best, best_rank = exc, rank
                 continue
-            return Verified(message, key, verified)
+            return Verified(message, key, verified, at)
         assert best is not None
         raise best
 

@@ -534,7 +534,7 @@ def _open_version(kind: RecordKind, envelope: Envelope, keyring: KeyRing) -> Ver
         signer_of=_signer_of,
         purpose=_ISSUING,
         new_call=False,
-        precheck=validate_record,
+        precheck=lambda message, _at: validate_record(message),
     )
     message = verified.message
     header = _header(message)
@@ -666,7 +666,7 @@ def _open_decision(envelope: Envelope, keyring: KeyRing) -> _Decided:
         signer_of=_signer_of,
         purpose=_ISSUING,
         new_call=False,
-        precheck=validate_record,
+        precheck=lambda message, _at: validate_record(message),
     )
     decision = cast(Decision, verified.message)
     return _Decided(
