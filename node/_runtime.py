@@ -106,6 +106,10 @@ class Node:
         node = cls(config, store, trust, keys, TokenCodec(secret))
         for _kind, statement in await store.statements():
             node._apply_statement(envelope_from_bytes(statement))
+        for evidence in await store.evidence():
+            if evidence.kind == "manifest-equivocation":
+                # Evidence outlives a restart, and so does the warning until an operator acts.
+                node.problems["manifest-equivocation"] = evidence.detail
         for institution in config.institutions:
             if node.keyring.member(institution) is None:
                 # Serving is still useful (the manifest, the join in progress), so warn, not stop.

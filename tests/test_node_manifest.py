@@ -227,6 +227,16 @@ def test_an_equivocating_version_is_reported_and_the_first_one_kept(chain: Chain
         payload(chain.v2_other),
         payload(chain.v2),
     ]
+    # The warning outlives a restart, even once nobody offers the other v2 any more.
+    write_atomically(chain.file_of(DU), chain.v2.read_bytes())
+    du.start()
+    try:
+        status, body = du.healthz()
+        assert status == 503
+        assert isinstance(body["problems"], dict)
+        assert "manifest-equivocation" in body["problems"]
+    finally:
+        du.stop()
 
 
 # --- an expired manifest ------------------------------------------------------------------
