@@ -83,6 +83,8 @@ def _init(args: argparse.Namespace) -> int:
     tls = (args.tls_cert, args.tls_key)
     if args.plaintext and any(tls):
         raise CliError("give --tls-cert and --tls-key, or --plaintext, not both")
+    if args.public_http and not re.match(r"^https?://[^/\s]+", args.public_http):
+        raise CliError("--public-http must be an http:// or https:// URL")
     if not args.plaintext and not all(tls):
         raise CliError(
             "give --tls-cert and --tls-key, or --plaintext (loopback tests and demos only)"
@@ -105,9 +107,20 @@ def _init(args: argparse.Namespace) -> int:
             tls_key=str(Path(args.tls_key).resolve()) if args.tls_key else "",
         ),
     )
+    # Partners reach the node at its public addresses, which differ from the listen addresses
+    # behind a reverse proxy or when listening on 0.0.0.0.
+    public_http = args.public_http or f"http://{args.http}"
     endpoints = [
-        Endpoint(kind=EndpointKind.ENDPOINT_KIND_GRPC, address=args.grpc, tls=not args.plaintext),
-        Endpoint(kind=EndpointKind.ENDPOINT_KIND_HTTP, address=f"http://{args.http}"),
+        Endpoint(
+            kind=EndpointKind.ENDPOINT_KIND_GRPC,
+            address=args.public_grpc or args.grpc,
+            tls=not args.plaintext,
+        ),
+        Endpoint(
+            kind=EndpointKind.ENDPOINT_KIND_HTTP,
+            address=public_http,
+            tls=public_http.startswith("https://"),
+        ),
     ]
     request = join_request(
         keys,
@@ -282,6 +295,12 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     init.add_argument("--network-id", default="sseaun")
     init.add_argument("--grpc", default="127.0.0.1:7443", metavar="HOST:PORT")
     init.add_argument("--http", default="127.0.0.1:7080", metavar="HOST:PORT")
+    init.add_argument(
+        "--public-grpc", metavar="HOST:PORT", help="gRPC address partners use (default: --grpc)"
+    )
+    init.add_argument(
+        "--public-http", metavar="URL", help="HTTP base URL partners use (default: http://--http)"
+    )
     init.add_argument("--plaintext", action="store_true", help="no TLS (loopback tests only)")
     init.add_argument("--tls-cert", metavar="CERT.pem", help="PEM certificate chain for gRPC TLS")
     init.add_argument("--tls-key", metavar="KEY.pem", help="PEM private key for gRPC TLS")

@@ -250,3 +250,63 @@ def test_bad_input_gives_one_line_and_no_traceback(argv: list[str]) -> None:
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+def test_node_init_advertises_public_addresses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import base64
+
+    from sseaun.v1.manifest_pb2 import EndpointKind, JoinRequest
+
+    (tmp_path / "cert.pem").write_text("test")
+    (tmp_path / "key.pem").write_text("test")
+    status, _, err = run(
+        capsys,
+        "node",
+        "init",
+        "--institution",
+        "x.ac.th",
+        "--name",
+        "X",
+        "--country",
+        "TH",
+        "--dir",
+        str(tmp_path / "node"),
+        "--grpc",
+        "0.0.0.0:7443",
+        "--tls-cert",
+        str(tmp_path / "cert.pem"),
+        "--tls-key",
+        str(tmp_path / "key.pem"),
+        "--public-grpc",
+        "node.x.ac.th:443",
+        "--public-http",
+        "https://node.x.ac.th",
+    )
+    assert status == 0, err
+    envelope = json.loads((tmp_path / "node" / "join-request.json").read_text())
+    member = JoinRequest.FromString(base64.b64decode(envelope["payload"])).member
+    endpoints = {e.kind: (e.address, e.tls) for e in member.endpoints}
+    assert endpoints[EndpointKind.ENDPOINT_KIND_GRPC] == ("node.x.ac.th:443", True)
+    assert endpoints[EndpointKind.ENDPOINT_KIND_HTTP] == ("https://node.x.ac.th", True)
+
+
+def test_node_init_needs_tls_or_plaintext_and_writes_nothing_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(
+        capsys,
+        "node",
+        "init",
+        "--institution",
+        "x.ac.th",
+        "--name",
+        "X",
+        "--country",
+        "TH",
+        "--dir",
+        str(tmp_path / "node"),
+    )
+    assert status == 2 and "--plaintext" in err
+    assert not (tmp_path / "node").exists()
