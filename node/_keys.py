@@ -15,6 +15,7 @@ from sseaun.v1.manifest_pb2 import (
     KeyAlgorithm,
     KeyPurpose,
     KeyStatus,
+    Limits,
     Member,
     MemberStatus,
     PublicKey,
@@ -104,6 +105,7 @@ def join_request(
     endpoints: list[Endpoint],
     now: datetime,
     key_days: int = 365,
+    limits: Limits | None = None,
 ) -> Envelope:
     """The member entry proposed for the manifest, signed by the root key (proof of possession).
 
@@ -116,6 +118,7 @@ def join_request(
         status=MemberStatus.MEMBER_STATUS_ACTIVE,
         endpoints=endpoints,
         api_versions=["sseaun.v1"],
+        limits=limits,
     )
     for lang, text in names.items():
         member.names.texts.append(LocalizedText(lang=lang, text=text))

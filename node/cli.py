@@ -17,7 +17,7 @@ from sseaun.sdk.core import (
     envelope_from_json,
     envelope_to_json,
 )
-from sseaun.v1.manifest_pb2 import Endpoint, EndpointKind
+from sseaun.v1.manifest_pb2 import Endpoint, EndpointKind, Limits
 
 from ._config import ConfigError, NodeConfig, render_config
 from ._keys import InstitutionKeys, join_request
@@ -129,6 +129,11 @@ def _init(args: argparse.Namespace) -> int:
         country=args.country,
         endpoints=endpoints,
         now=datetime.now(UTC),
+        # The node's defaults (node.toml [limits]), so partners can size their calls.
+        limits=Limits(
+            max_page_size=NodeConfig.max_page_size,
+            max_message_bytes=NodeConfig.max_message_bytes,
+        ),
     )
     write_text(str(folder / "join-request.json"), envelope_to_json(request) + "\n")
     config = _load(str(config_path))

@@ -290,6 +290,8 @@ def test_node_init_advertises_public_addresses(
     endpoints = {e.kind: (e.address, e.tls) for e in member.endpoints}
     assert endpoints[EndpointKind.ENDPOINT_KIND_GRPC] == ("node.x.ac.th:443", True)
     assert endpoints[EndpointKind.ENDPOINT_KIND_HTTP] == ("https://node.x.ac.th", True)
+    assert member.limits.max_page_size == 500
+    assert member.limits.max_message_bytes == 4 * 1024 * 1024
 
 
 def test_node_init_needs_tls_or_plaintext_and_writes_nothing_otherwise(
