@@ -3,6 +3,7 @@
 Nothing here imports grpc, aiohttp, asyncio or sqlite; a test walks the imports to keep it so.
 """
 
+from . import _access_log as access_log
 from . import _catalogue as catalogue
 from . import _conversion as conversion
 from . import _lifecycle as lifecycle
@@ -98,6 +99,7 @@ __all__ = [
     "Verified",
     "VerifiedEnvelope",
     "VerifiedRequest",
+    "access_log",
     "add_signatures",
     "apply_decision",
     "build_request",
