@@ -3,6 +3,7 @@ delegations and revocations fetched from their HTTP side (spec KEY-6, KEY-7, MAN
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 
@@ -13,13 +14,14 @@ from sseaun.sdk.core import (
     Envelope,
     ProtocolError,
     envelope_from_json,
+    listed_key,
     payload_types,
-    sign_envelope,
-    to_timestamp,
+    sign_delegation,
 )
-from sseaun.v1.manifest_pb2 import Delegation, EndpointKind
+from sseaun.v1.manifest_pb2 import EndpointKind
 
-from ._keys import ROLES, InstitutionKeys, public_key_entry
+from ._http import STATEMENTS_PATH
+from ._keys import ROLES, InstitutionKeys
 from ._runtime import Node
 
 __all__ = ["REFRESH_BEFORE", "fetch_partner_statements", "refresh_own_delegations"]
@@ -27,28 +29,29 @@ __all__ = ["REFRESH_BEFORE", "fetch_partner_statements", "refresh_own_delegation
 log = logging.getLogger("sseaun.node")
 #: A delegation is renewed when less than this is left of it.
 REFRESH_BEFORE = timedelta(days=2)
-STATEMENTS_PATH = "/.well-known/sseaun/statements"
 
 
 def _delegation(keys: InstitutionKeys, network_id: str, serial: int, now: datetime) -> Envelope:
     expires = now + MAX_DELEGATION_LIFETIME
     entries = [
-        public_key_entry(getattr(keys, role), keys.institution, purpose, now, 7)
+        listed_key(
+            getattr(keys, role).public_key,
+            keys.institution,
+            purpose,
+            not_before=now,
+            not_after=expires,
+        )
         for role, purpose in ROLES.items()
         if role != "root"
     ]
-    for entry in entries:
-        entry.not_after.CopyFrom(to_timestamp(expires))
-    message = Delegation(
+    return sign_delegation(
+        keys.root,
         network_id=network_id,
-        institution_id=keys.institution,
+        institution=keys.institution,
         serial=serial,
-        issued_at=to_timestamp(now),
-        expires_at=to_timestamp(expires),
+        issued_at=now,
+        expires_at=expires,
         keys=entries,
-    )
-    return sign_envelope(
-        message.SerializeToString(deterministic=True), payload_types.DELEGATION, [keys.root]
     )
 
 
@@ -107,8 +110,6 @@ async def fetch_partner_statements(node: Node, session: aiohttp.ClientSession) -
 
 
 async def _apply(node: Node, institution: str, item: object) -> int:
-    import json  # noqa: PLC0415
-
     try:
         envelope = envelope_from_json(json.dumps(item))
         if envelope.payload_type == payload_types.KEY_REVOCATION:

@@ -10,7 +10,7 @@ from sseaun.sdk.core import envelope_from_bytes, envelope_to_json
 
 from ._runtime import Node
 
-__all__ = ["MANIFEST_PATH", "http_app"]
+__all__ = ["MANIFEST_PATH", "STATEMENTS_PATH", "http_app"]
 
 MANIFEST_PATH = "/.well-known/sseaun/manifest"
 STATEMENTS_PATH = "/.well-known/sseaun/statements"

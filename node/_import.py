@@ -23,7 +23,7 @@ from sseaun.v1.envelope_pb2 import Envelope
 
 from ._config import NodeConfig
 from ._keys import InstitutionKeys
-from .store import NewRecord, PutStatus, Store
+from .store import NewRecord, PutStatus, Store, StoredRecord
 
 __all__ = ["ImportReport", "import_courses", "import_profile", "print_progress"]
 
@@ -54,11 +54,14 @@ async def _known_schemes(store: Store) -> set[str]:
     return schemes
 
 
-async def _profile(store: Store, institution: str) -> InstitutionProfile | None:
-    stored = await store.get_record(catalogue.profile_record_name(institution))
+def _as_profile(stored: StoredRecord | None) -> InstitutionProfile | None:
     if stored is None:
         return None
     return InstitutionProfile.FromString(envelope_from_bytes(stored.envelope).payload)
+
+
+async def _profile(store: Store, institution: str) -> InstitutionProfile | None:
+    return _as_profile(await store.get_record(catalogue.profile_record_name(institution)))
 
 
 async def import_profile(
@@ -76,14 +79,14 @@ async def import_profile(
     if not parsed.ok or parsed.profile is None:
         return ImportReport([str(p) for p in parsed.problems])
     name = catalogue.profile_record_name(institution)
-    previous = await _profile(store, institution)
+    latest = await store.get_record(name)
+    previous = _as_profile(latest)
     if previous is not None:
         previous.ClearField("header")
         if previous.SerializeToString(deterministic=True) == parsed.profile.SerializeToString(
             deterministic=True
         ):
             return ImportReport([], rows=1, unchanged=1)
-    latest = await store.get_record(name)
     version = (latest.version if latest else 0) + 1
     now = datetime.now(UTC)
     envelope = catalogue.sign_profile(

@@ -7,22 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sseaun.sdk.core import Ed25519Signer, Envelope, key_id_for, sign_envelope, to_timestamp
+from sseaun.sdk.cli._io import write_private
+from sseaun.sdk.core import Ed25519Signer, Envelope, listed_key, sign_envelope, to_timestamp
 from sseaun.sdk.core import payload_types as types
 from sseaun.v1.manifest_pb2 import (
     Endpoint,
     JoinRequest,
-    KeyAlgorithm,
     KeyPurpose,
-    KeyStatus,
     Limits,
     Member,
     MemberStatus,
-    PublicKey,
 )
 from sseaun.v1.types_pb2 import LocalizedText
 
-__all__ = ["ROLES", "InstitutionKeys", "join_request", "public_key_entry"]
+__all__ = ["ROLES", "InstitutionKeys", "join_request"]
 
 #: Key files of an institution, by role.
 ROLES = {
@@ -51,16 +49,17 @@ class InstitutionKeys:
     def generate(
         cls, keys_dir: Path, institution: str, passphrase: bytes | None
     ) -> InstitutionKeys:
-        """Make and write a new key of every role; refuses to overwrite existing keys."""
+        """Make and write a new key of every role.
+
+        Raises:
+            CliError: a key file exists already (keys are never overwritten) or cannot be written.
+        """
         folder = cls.folder(keys_dir, institution)
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
         signers = {role: Ed25519Signer.generate() for role in ROLES}
         for role, signer in signers.items():
-            path = folder / f"{role}.private.pem"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(signer.to_pem(passphrase))
+            write_private(folder / f"{role}.private.pem", signer.to_pem(passphrase))
             (folder / f"{role}.public.pem").write_bytes(signer.public_pem())
         return cls(institution, **signers)
 
@@ -78,22 +77,6 @@ class InstitutionKeys:
             for role in ROLES
         }
         return cls(institution, **signers)
-
-
-def public_key_entry(
-    signer: Ed25519Signer, holder: str, purpose: int, not_before: datetime, days: int
-) -> PublicKey:
-    """The manifest entry of a key."""
-    return PublicKey(
-        key_id=key_id_for(signer.public_key),
-        algorithm=KeyAlgorithm.KEY_ALGORITHM_ED25519,
-        public_key=signer.public_key,
-        holder=holder,
-        purpose=purpose,  # type: ignore[arg-type]
-        not_before=to_timestamp(not_before),
-        not_after=to_timestamp(not_before + timedelta(days=days)),
-        status=KeyStatus.KEY_STATUS_ACTIVE,
-    )
 
 
 def join_request(
@@ -125,8 +108,12 @@ def join_request(
     for role, purpose in ROLES.items():
         signer: Ed25519Signer = getattr(keys, role)
         member.keys.append(
-            public_key_entry(
-                signer, keys.institution, purpose, now, key_days * 3 if role == "root" else key_days
+            listed_key(
+                signer.public_key,
+                keys.institution,
+                purpose,
+                not_before=now,
+                not_after=now + timedelta(days=key_days * 3 if role == "root" else key_days),
             )
         )
     request = JoinRequest(network_id=network_id, member=member, issued_at=to_timestamp(now))

@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, cast
 
+from google.protobuf.message import Message
+
 from sseaun.sdk.client import (
     AsyncNodeClient,
     ClientConfig,
@@ -195,19 +197,9 @@ def collections_of(peer: str) -> tuple[str, str]:
     )
 
 
-class _SignedBy:
-    """The signer_of of KeyRing.verify for a catalogue record; keeps the signing time it read,
-    so it is converted once per record."""
-
-    __slots__ = ("at",)
-
-    def __init__(self) -> None:
-        self.at: datetime | None = None
-
-    def __call__(self, record: Course | InstitutionProfile) -> tuple[str, str, datetime]:
-        header = record.header
-        self.at = from_timestamp(header.issued_at)
-        return header.network_id, header.issuer, self.at
+def _signer_of(record: Message) -> tuple[str, str, datetime]:
+    header: RecordHeader = record.header  # type: ignore[attr-defined]  # Course or profile
+    return header.network_id, header.issuer, from_timestamp(header.issued_at)
 
 
 def check_record(
@@ -218,33 +210,24 @@ def check_record(
     Raises:
         ProtocolError: the first check that fails (see the module docstring).
     """
-    header: RecordHeader
-    signed_by = _SignedBy()
-    if parent.endswith("/courses"):
-        course = keyring.verify(
-            envelope,
-            allowed_types=_COURSE_TYPES,
-            message_type=Course,
-            signer_of=signed_by,
-            purpose=_ISSUING,
-            new_call=False,
-        ).message
-        assert isinstance(course, Course)
-        header = _check_header(course.HasField("header"), course.header, peer, parent)
-        catalogue.validate_course(course)
-    else:
-        profile = keyring.verify(
-            envelope,
-            allowed_types=_PROFILE_TYPES,
-            message_type=InstitutionProfile,
-            signer_of=signed_by,
-            purpose=_ISSUING,
-            new_call=False,
-        ).message
-        assert isinstance(profile, InstitutionProfile)
-        header = _check_header(profile.HasField("header"), profile.header, peer, parent)
-        catalogue.validate_profile(profile)
-    assert signed_by.at is not None
+    courses = parent.endswith("/courses")
+    message_type, allowed, validate = (
+        (Course, _COURSE_TYPES, catalogue.validate_course)
+        if courses
+        else (InstitutionProfile, _PROFILE_TYPES, catalogue.validate_profile)
+    )
+    verified = keyring.verify(
+        envelope,
+        allowed_types=allowed,
+        message_type=message_type,
+        signer_of=_signer_of,
+        purpose=_ISSUING,
+        new_call=False,
+    )
+    record = verified.message
+    assert isinstance(record, Course | InstitutionProfile)
+    header = _check_header(record.HasField("header"), record.header, peer, parent)
+    validate(record)  # type: ignore[arg-type]
     return NewRecord(
         name=header.name,
         parent=parent,
@@ -254,7 +237,7 @@ def check_record(
         envelope=envelope.SerializeToString(),
         parties=(),
         deleted=deleted,
-        issued_at=signed_by.at,
+        issued_at=verified.signed_at,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
 import logging
 import math
 import secrets
@@ -197,20 +196,14 @@ class Node:
     def context_for_unverified(self, envelope: Envelope, method: str) -> AnswerContext:
         """Who answers a request that did not verify: the first institution served.
 
-        Never raises, whatever arrived: an envelope whose payload type is not ASCII has no PAE
-        (ENV-2), so its answer is bound to the same encoding over the type's UTF-8 bytes, as
-        received; the request itself then fails as MALFORMED.
+        Never raises: the digest of whatever arrived can always be computed (see pae).
         """
-        responder = self.config.institutions[0]
-        try:
-            return AnswerContext.for_unverified(
-                envelope, network_id=self.config.network_id, method=method, responder=responder
-            )
-        except UnicodeEncodeError:
-            kind, payload = envelope.payload_type.encode(), envelope.payload
-            received = b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
-            digest = hashlib.sha256(received).digest()
-            return AnswerContext(self.config.network_id, method, responder, "", digest, "")
+        return AnswerContext.for_unverified(
+            envelope,
+            network_id=self.config.network_id,
+            method=method,
+            responder=self.config.institutions[0],
+        )
 
     def transport_signer(self, institution: str) -> InstitutionKeys:
         return self.keys.get(institution) or self.keys[self.config.institutions[0]]

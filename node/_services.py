@@ -163,7 +163,7 @@ class ManifestService(_Base, svc_grpc.ManifestServiceServicer):
         return svc.GetManifestResponse(response=envelope)
 
 
-def _check_parent(node: Node, parent: str, audience: str) -> str:
+def _check_parent(parent: str, audience: str) -> str:
     parts = parent.split("/")
     collection = len(parts) == 2 or (len(parts) == 3 and parts[2] == "courses")
     if not collection or parts[0] != "institutions":
@@ -236,7 +236,7 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
     ) -> svc.ListRecordsResponse:
         async def handle(verified: VerifiedRequest, body: svc.ListRecordsBody) -> Message:
             node = self.node
-            parent = _check_parent(node, body.parent, verified.header.audience)
+            parent = _check_parent(body.parent, verified.header.audience)
             size = _page_size(node, body.page_size)
             # A sequence above the largest storable one matches nothing, as the largest does.
             since = min(body.changed_since_sequence, _MAX_STORED_NUMBER)
@@ -283,7 +283,7 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
             verified = await node.authenticate(envelope, self.WATCH, ALL_PURPOSES)
             answer = AnswerContext.for_request(verified)
             body = _parse_body(svc.WatchChangesBody, verified.body)
-            parent = _check_parent(node, body.parent, verified.header.audience)
+            parent = _check_parent(body.parent, verified.header.audience)
             size = _page_size(node, body.page_size)
             after = 0
             if body.cursor:

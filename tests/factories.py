@@ -11,17 +11,14 @@ from sseaun.sdk.core import (
     Envelope,
     KeyRing,
     ManifestTrust,
-    key_id_for,
-    payload_types,
-    sign_envelope,
+    listed_key,
+    sign_delegation,
     sign_manifest,
+    sign_revocation,
     to_timestamp,
 )
 from sseaun.v1.manifest_pb2 import (
-    Delegation,
-    KeyAlgorithm,
     KeyPurpose,
-    KeyRevocation,
     KeyStatus,
     Member,
     MemberStatus,
@@ -49,19 +46,15 @@ def public_key(
     status: int = KeyStatus.KEY_STATUS_ACTIVE,
     changed: datetime | None = None,
 ) -> PublicKey:
-    key = PublicKey(
-        key_id=key_id_for(signer.public_key),
-        algorithm=KeyAlgorithm.KEY_ALGORITHM_ED25519,
-        public_key=signer.public_key,
-        holder=holder,
-        purpose=purpose,  # type: ignore[arg-type]
-        not_before=to_timestamp(not_before),
-        not_after=to_timestamp(not_after),
-        status=status,  # type: ignore[arg-type]
+    return listed_key(
+        signer.public_key,
+        holder,
+        purpose,
+        not_before=not_before,
+        not_after=not_after,
+        status=status,
+        status_changed_at=changed,
     )
-    if changed is not None:
-        key.status_changed_at.CopyFrom(to_timestamp(changed))
-    return key
 
 
 @dataclass
@@ -155,30 +148,26 @@ def delegation(
     lifetime: timedelta = timedelta(days=7),
     signer: Ed25519Signer | None = None,
 ) -> Envelope:
-    message = Delegation(
+    return sign_delegation(
+        signer or inst.root,
         network_id=NETWORK,
-        institution_id=inst.id,
+        institution=inst.id,
         serial=serial,
-        issued_at=to_timestamp(issued),
-        expires_at=to_timestamp(issued + lifetime),
+        issued_at=issued,
+        expires_at=issued + lifetime,
         keys=keys,
-    )
-    return sign_envelope(
-        message.SerializeToString(), payload_types.DELEGATION, [signer or inst.root]
     )
 
 
 def revocation(
     inst: Institution, key_id: str, revoked_at: datetime, *, signer: Ed25519Signer | None = None
 ) -> Envelope:
-    message = KeyRevocation(
+    return sign_revocation(
+        signer or inst.root,
         network_id=NETWORK,
-        institution_id=inst.id,
+        institution=inst.id,
         key_id=key_id,
-        revoked_at=to_timestamp(revoked_at),
-        issued_at=to_timestamp(revoked_at),
+        revoked_at=revoked_at,
+        issued_at=revoked_at,
         reason="test",
-    )
-    return sign_envelope(
-        message.SerializeToString(), payload_types.KEY_REVOCATION, [signer or inst.root]
     )

@@ -31,6 +31,7 @@ from sseaun.sdk.core import (
     envelope_from_json,
     payload_types,
     sign_envelope,
+    sign_revocation,
     to_timestamp,
     verify_answer,
     verify_envelope,
@@ -38,7 +39,6 @@ from sseaun.sdk.core import (
 from sseaun.v1 import service_pb2 as svc
 from sseaun.v1.auth_pb2 import Purpose, SignedError
 from sseaun.v1.catalogue_pb2 import Course, RecordHeader
-from sseaun.v1.manifest_pb2 import KeyRevocation
 from sseaun.v1.types_pb2 import LocalizedText
 from tests.live_network import (
     NETWORK,
@@ -111,16 +111,14 @@ async def revoke_transport_key_of(institution: str, *, at: NodeDir) -> None:
     net_root = at.folder.parent
     keys = InstitutionKeys.load(net_root / institution / "keys", institution, None)
     now = datetime.now(UTC)
-    statement = KeyRevocation(
+    envelope = sign_revocation(
+        keys.root,
         network_id=NETWORK,
-        institution_id=institution,
+        institution=institution,
         key_id=keys.transport.key_id,
-        revoked_at=to_timestamp(now - timedelta(minutes=1)),
-        issued_at=to_timestamp(now),
+        revoked_at=now - timedelta(minutes=1),
+        issued_at=now,
         reason="test: key compromised",
-    )
-    envelope = sign_envelope(
-        statement.SerializeToString(), payload_types.KEY_REVOCATION, [keys.root]
     )
     store = await SqliteStore.open(at.folder / "node.db")
     try:

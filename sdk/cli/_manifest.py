@@ -21,7 +21,7 @@ from sseaun.sdk.core import (
     envelope_to_json,
     from_timestamp,
     governance_holders,
-    key_id_for,
+    listed_key,
     parse_manifest,
     payload_types,
     sign_manifest,
@@ -32,9 +32,7 @@ from sseaun.v1.manifest_pb2 import (
     Endpoint,
     EndpointKind,
     JoinRequest,
-    KeyAlgorithm,
     KeyPurpose,
-    KeyStatus,
     Member,
     MemberStatus,
     NetworkManifest,
@@ -56,15 +54,8 @@ from ._io import (
 def _public_key(
     raw: bytes, holder: str, purpose: int, not_before: datetime, days: int
 ) -> PublicKey:
-    return PublicKey(
-        key_id=key_id_for(raw),
-        algorithm=KeyAlgorithm.KEY_ALGORITHM_ED25519,
-        public_key=raw,
-        holder=holder,
-        purpose=purpose,  # type: ignore[arg-type]
-        not_before=to_timestamp(not_before),
-        not_after=to_timestamp(not_before + timedelta(days=days)),
-        status=KeyStatus.KEY_STATUS_ACTIVE,
+    return listed_key(
+        raw, holder, purpose, not_before=not_before, not_after=not_before + timedelta(days=days)
     )
 
 

@@ -47,7 +47,14 @@ from ._envelope import (
     verify_envelope,
 )
 from ._errors import DOMAIN, FieldProblem, ProtocolError, Reason
-from ._keyring import MAX_DELEGATION_LIFETIME, KeyRing, TrustedKey, Verified
+from ._keyring import (
+    MAX_DELEGATION_LIFETIME,
+    KeyRing,
+    TrustedKey,
+    Verified,
+    sign_delegation,
+    sign_revocation,
+)
 from ._keys import (
     Ed25519Signer,
     Signer,
@@ -68,6 +75,7 @@ from ._manifest import (
     ManifestTrust,
     TrustedManifest,
     governance_holders,
+    listed_key,
     parse_manifest,
     sign_manifest,
     validate_manifest,
@@ -116,6 +124,7 @@ __all__ = [
     "governance_holders",
     "key_id_for",
     "lifecycle",
+    "listed_key",
     "load_public_pem",
     "merkle",
     "note_key_id",
@@ -128,12 +137,14 @@ __all__ = [
     "records",
     "sign_checkpoint",
     "sign_decision",
+    "sign_delegation",
     "sign_envelope",
     "sign_error",
     "sign_feed_page",
     "sign_manifest",
     "sign_record",
     "sign_response",
+    "sign_revocation",
     "to_timestamp",
     "validate_manifest",
     "verify_answer",

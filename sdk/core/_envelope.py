@@ -37,8 +37,13 @@ MAX_SIGNATURES = 16
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding (spec ENV-2)."""
-    type_bytes = payload_type.encode("ascii")
+    """DSSE v1 pre-authentication encoding (spec ENV-2).
+
+    Lengths count bytes. Valid payload types are ASCII (ENV-4, checked before anything is signed
+    or verified); any other type is encoded as UTF-8 here, so that a digest binding an answer to a
+    malformed request can still be computed.
+    """
+    type_bytes = payload_type.encode()
     return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
 
 
@@ -85,6 +90,7 @@ def add_signatures(envelope: Envelope, signers: Iterable[Signer]) -> Envelope:
 
     A signer whose key already signed is skipped, so co-signing twice changes nothing.
     """
+    _check_payload_type(envelope.payload_type)
     out = Envelope()
     out.CopyFrom(envelope)
     message = pae(envelope.payload_type, envelope.payload)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError, Message
 from sseaun.v1.envelope_pb2 import Envelope
 from sseaun.v1.manifest_pb2 import (
     Delegation,
+    Endpoint,
     KeyPurpose,
     KeyRevocation,
     KeyStatus,
@@ -21,12 +22,20 @@ from sseaun.v1.manifest_pb2 import (
 )
 
 from . import _payload_types as types
-from ._envelope import VerifiedEnvelope, verify_envelope
+from ._envelope import VerifiedEnvelope, sign_envelope, verify_envelope
 from ._errors import FieldProblem, ProtocolError, Reason
+from ._keys import Signer
 from ._manifest import TrustedManifest, key_problems
-from ._time import from_timestamp, utc
+from ._time import from_timestamp, to_timestamp, utc
 
-__all__ = ["MAX_DELEGATION_LIFETIME", "KeyRing", "TrustedKey", "Verified"]
+__all__ = [
+    "MAX_DELEGATION_LIFETIME",
+    "KeyRing",
+    "TrustedKey",
+    "Verified",
+    "sign_delegation",
+    "sign_revocation",
+]
 
 #: A delegation lives at most this long (DESIGN §4).
 MAX_DELEGATION_LIFETIME = timedelta(days=7)
@@ -364,3 +373,54 @@ _KEY_CHECK_ORDER = [
     Reason.KEY_WRONG_PURPOSE,
     Reason.KEY_EXPIRED,
 ]
+
+
+def sign_delegation(
+    root: Signer,
+    *,
+    network_id: str,
+    institution: str,
+    serial: int,
+    issued_at: datetime,
+    expires_at: datetime,
+    keys: Sequence[PublicKey],
+    endpoints: Sequence[Endpoint] = (),
+) -> Envelope:
+    """A delegation of operational keys and endpoints, signed by the institution's root key.
+
+    Nothing is checked here; KeyRing.accept_delegation decides whether it holds (KEY-6).
+    """
+    message = Delegation(
+        network_id=network_id,
+        institution_id=institution,
+        serial=serial,
+        issued_at=to_timestamp(issued_at),
+        expires_at=to_timestamp(expires_at),
+        keys=keys,
+        endpoints=endpoints,
+    )
+    return sign_envelope(message.SerializeToString(deterministic=True), types.DELEGATION, [root])
+
+
+def sign_revocation(
+    root: Signer,
+    *,
+    network_id: str,
+    institution: str,
+    key_id: str,
+    revoked_at: datetime,
+    issued_at: datetime,
+    reason: str = "",
+) -> Envelope:
+    """A revocation of one of the institution's operational keys, signed by its root key (KEY-7)."""
+    message = KeyRevocation(
+        network_id=network_id,
+        institution_id=institution,
+        key_id=key_id,
+        revoked_at=to_timestamp(revoked_at),
+        issued_at=to_timestamp(issued_at),
+        reason=reason,
+    )
+    return sign_envelope(
+        message.SerializeToString(deterministic=True), types.KEY_REVOCATION, [root]
+    )

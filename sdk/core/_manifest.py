@@ -23,12 +23,13 @@ from . import _payload_types as types
 from ._envelope import check_structure, envelope_digest, pae, sign_envelope
 from ._errors import FieldProblem, ProtocolError, Reason
 from ._keys import PUBLIC_KEY_SIZE, Signer, key_id_for, verify_signature
-from ._time import from_timestamp, utc
+from ._time import from_timestamp, to_timestamp, utc
 
 __all__ = [
     "ManifestTrust",
     "TrustedManifest",
     "governance_holders",
+    "listed_key",
     "parse_manifest",
     "sign_manifest",
     "validate_manifest",
@@ -45,6 +46,32 @@ _MEMBER_KEY_PURPOSES = {
     KeyPurpose.KEY_PURPOSE_ISSUING,
     KeyPurpose.KEY_PURPOSE_LOG,
 }
+
+
+def listed_key(
+    public_key: bytes,
+    holder: str,
+    purpose: int,
+    *,
+    not_before: datetime,
+    not_after: datetime,
+    status: int = KeyStatus.KEY_STATUS_ACTIVE,
+    status_changed_at: datetime | None = None,
+) -> PublicKey:
+    """The PublicKey entry of a raw Ed25519 key, as a manifest or a delegation lists it (KEY-3)."""
+    key = PublicKey(
+        key_id=key_id_for(public_key),
+        algorithm=KeyAlgorithm.KEY_ALGORITHM_ED25519,
+        public_key=public_key,
+        holder=holder,
+        purpose=purpose,  # type: ignore[arg-type]
+        not_before=to_timestamp(not_before),
+        not_after=to_timestamp(not_after),
+        status=status,  # type: ignore[arg-type]
+    )
+    if status_changed_at is not None:
+        key.status_changed_at.CopyFrom(to_timestamp(status_changed_at))
+    return key
 
 
 def key_problems(
