@@ -3,6 +3,7 @@ delegations and revocations fetched from their HTTP side (spec KEY-6, KEY-7, MAN
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from sseaun.sdk.core import (
     MAX_DELEGATION_LIFETIME,
     Envelope,
     ProtocolError,
+    Reason,
     envelope_from_json,
     listed_key,
     payload_types,
@@ -27,6 +29,7 @@ from ._runtime import Node
 __all__ = ["REFRESH_BEFORE", "fetch_partner_statements", "refresh_own_delegations"]
 
 log = logging.getLogger("sseaun.node")
+_CONCURRENT_FETCHES = 8
 #: A delegation is renewed when less than this is left of it.
 REFRESH_BEFORE = timedelta(days=2)
 
@@ -87,42 +90,53 @@ async def refresh_own_delegations(node: Node) -> int:
 
 
 async def fetch_partner_statements(node: Node, session: aiohttp.ClientSession) -> int:
-    """Fetch and apply every partner's delegations and revocations; returns how many applied."""
-    applied = 0
-    for member in node.keyring.manifest.manifest.members:
-        if member.institution_id in node.keys:
-            continue
-        for endpoint in member.endpoints:
-            if endpoint.kind != EndpointKind.ENDPOINT_KIND_HTTP:
-                continue
-            url = endpoint.address.rstrip("/") + STATEMENTS_PATH
+    """Fetch every partner's delegations and revocations (a few at a time), then apply them in
+    manifest order; returns how many were applied."""
+    limit = asyncio.Semaphore(_CONCURRENT_FETCHES)
+
+    async def fetch(institution: str, url: str) -> list[object]:
+        async with limit:
             try:
                 async with session.get(url) as reply:
                     if reply.status != 200:
-                        continue
-                    body = await reply.json()
+                        return []
+                    data = await reply.content.read(node.config.max_message_bytes + 1)
+                body = json.loads(data) if len(data) <= node.config.max_message_bytes else None
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                log.info("statements of %s not fetched: %s", member.institution_id, exc)
-                continue
-            for item in body.get("statements", []) if isinstance(body, dict) else []:
-                applied += await _apply(node, member.institution_id, item)
+                log.info("statements of %s not fetched: %s", institution, exc)
+                return []
+        items = body.get("statements") if isinstance(body, dict) else None
+        return items if isinstance(items, list) else []
+
+    sources = [
+        (member.institution_id, endpoint.address.rstrip("/") + STATEMENTS_PATH)
+        for member in node.keyring.manifest.manifest.members
+        if member.institution_id not in node.keys
+        for endpoint in member.endpoints
+        if endpoint.kind == EndpointKind.ENDPOINT_KIND_HTTP
+    ]
+    fetched = await asyncio.gather(*(fetch(i, url) for i, url in sources))
+    applied = 0
+    for (institution, _), items in zip(sources, fetched, strict=True):
+        for item in items:
+            applied += await _apply(node, institution, item)
     return applied
 
 
-async def _apply(node: Node, institution: str, item: object) -> int:
+async def _apply(node: Node, source: str, item: object) -> int:
+    """Apply one statement a partner served; stored under the institution it is about (a partner
+    may relay others' statements, which verify on their own)."""
     try:
         envelope = envelope_from_json(json.dumps(item))
         if envelope.payload_type == payload_types.KEY_REVOCATION:
             revocation = node.keyring.accept_revocation(envelope)
-            key = revocation.key_id
-            kind = "revocation"
+            kind, about, key = "revocation", revocation.institution_id, revocation.key_id
         else:
             delegation = node.keyring.accept_delegation(envelope, node.clock())
-            key = str(delegation.serial)
-            kind = "delegation"
+            kind, about, key = "delegation", delegation.institution_id, str(delegation.serial)
     except ProtocolError as exc:
-        if exc.reason.value != "STALE_VERSION":
-            log.info("statement of %s refused: %s", institution, exc.reason.value)
+        if exc.reason is not Reason.STALE_VERSION:
+            log.info("statement served by %s refused: %s", source, exc.reason.value)
         return 0
-    await node.store.put_statement(kind, institution, key, envelope.SerializeToString())
+    await node.store.put_statement(kind, about, key, envelope.SerializeToString())
     return 1

@@ -97,8 +97,9 @@ class RunningNode:
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, status)
 
-    async def refresh_manifest_once(self) -> None:
-        """Catch up from the manifest file and the peers, one verified +1 step at a time."""
+    async def refresh_manifest_once(self, *, partners: bool = True) -> None:
+        """Catch up from the manifest file and the peers, one verified +1 step at a time; renew
+        this node's delegations; with partners, also fetch the partners' statements."""
         node = self.node
         if node.config.manifest_file is not None:
             with contextlib.suppress(OSError, ProtocolError):
@@ -110,7 +111,8 @@ class RunningNode:
                 await self._catch_up_from(session, peer.rstrip("/"))
             # Keys: renew this node's delegations before they lapse, learn the partners'.
             await refresh_own_delegations(node)
-            await fetch_partner_statements(node, session)
+            if partners:
+                await fetch_partner_statements(node, session)
         await self._set_health()
 
     async def _catch_up_from(self, session: aiohttp.ClientSession, peer: str) -> None:
@@ -134,14 +136,16 @@ class RunningNode:
                 return
 
     async def _refresh_manifest(self) -> None:
+        # The first round runs at once: start-up skipped the partners' statements, which need
+        # the network, so that a slow partner never delays serving.
         while True:
-            # Wake at the manifest's expiry too, so health turns NOT_SERVING on time.
-            left = (self.node.trust.current.expires_at - datetime.now(UTC)).total_seconds()
-            await asyncio.sleep(max(1.0, min(self.node.config.manifest_refresh_seconds, left)))
             try:
                 await self.refresh_manifest_once()
             except Exception:
                 log.exception("manifest refresh failed; trying again later")
+            # Wake at the manifest's expiry too, so health turns NOT_SERVING on time.
+            left = (self.node.trust.current.expires_at - datetime.now(UTC)).total_seconds()
+            await asyncio.sleep(max(1.0, min(self.node.config.manifest_refresh_seconds, left)))
 
     async def _purge_nonces(self) -> None:
         while True:
@@ -199,7 +203,7 @@ async def start_node(config: NodeConfig) -> RunningNode:
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     running = RunningNode(node, server, runner, health, grpc_port, http_port, serving)
-    await running.refresh_manifest_once()
+    await running.refresh_manifest_once(partners=False)
     running.start_background()
     return running
 

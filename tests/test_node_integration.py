@@ -149,6 +149,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveNetwork]:
         assert status == 0
     store_private_record(net)
     asyncio.run(revoke_transport_key_of(DU, at=ynu))
+    # Refresh often, so ynu fetches chula's statements soon after both are up.
+    ynu.configure(**{"manifest.refresh_seconds": 1.0})
     with running(net, YNU, CHULA):
         yield net
 
@@ -575,3 +577,26 @@ def test_server_reflection_lists_the_services(network: LiveNetwork) -> None:
         "sseaun.v1.ManifestService",
         "grpc.health.v1.Health",
     } <= names
+
+
+def test_a_node_learns_its_partners_delegations(network: LiveNetwork) -> None:
+    ring = keyring(network)
+
+    def learned() -> bool:
+        with urllib.request.urlopen(
+            f"{network.nodes[YNU].http}/.well-known/sseaun/statements"
+        ) as r:
+            statements = json.loads(r.read())["statements"]
+        issuers = {
+            ring.accept_delegation(
+                envelope_from_json(json.dumps(s)), datetime.now(UTC)
+            ).institution_id
+            for s in statements
+            if s["payloadType"] == payload_types.DELEGATION
+        }
+        return CHULA in issuers
+
+    deadline = time.monotonic() + 20
+    while not learned():
+        assert time.monotonic() < deadline, "ynu never fetched chula's delegation"
+        time.sleep(0.2)
