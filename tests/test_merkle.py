@@ -163,3 +163,41 @@ def test_garbage_notes_are_malformed(text: str) -> None:
         Checkpoint.from_body(note.body)
     except ProtocolError as exc:
         assert exc.reason is Reason.MALFORMED
+
+
+@settings(max_examples=100)
+@given(n=st.integers(1, 300))
+def test_frontier_yields_every_perfect_node_and_the_root(n: int) -> None:
+    leaves = hashes(n)
+    frontier = merkle.TreeFrontier()
+    made: dict[tuple[int, int], bytes] = {}
+    for leaf in leaves:
+        for level, index, digest in frontier.append(leaf):
+            made[(level, index)] = digest
+    assert frontier.size == n
+    assert frontier.root() == merkle.root_hash(leaves)
+    for (level, index), digest in made.items():
+        assert digest == merkle.root_hash(leaves[index << level : (index + 1) << level])
+    # Proofs built from the stored nodes alone (as a node's store answers them).
+    index = n // 3
+    assert merkle.inclusion_plan(index, n).build(made) == merkle.inclusion_proof(index, leaves)
+    assert merkle.consistency_plan(index, n).build(made) == merkle.consistency_proof(index, leaves)
+    assert merkle.root_plan(n).build(made) == [merkle.root_hash(leaves)]
+    # A frontier restored from the stored nodes continues the same tree.
+    restored = merkle.TreeFrontier(n, [made[node] for node in merkle.range_nodes(0, n)])
+    extra = merkle.leaf_hash(b"one more")
+    restored.append(extra)
+    assert restored.root() == merkle.root_hash([*leaves, extra])
+
+
+def test_plans_need_logarithmically_many_nodes() -> None:
+    size = 1_000_003
+    assert len(merkle.inclusion_plan(size - 1, size).nodes()) <= 2 * size.bit_length()
+    assert len(merkle.consistency_plan(size // 2 + 1, size).nodes()) <= 2 * size.bit_length()
+
+
+def test_unaligned_ranges_and_bad_frontiers_are_refused() -> None:
+    with pytest.raises(ProtocolError):
+        merkle.range_nodes(1, 3)
+    with pytest.raises(ProtocolError):
+        merkle.TreeFrontier(3, [merkle.EMPTY_ROOT])

@@ -23,9 +23,11 @@ from ._errors import (
 from ._interface import Store
 from ._model import (
     Evidence,
+    LogEntry,
     NewRecord,
     PutOutcome,
     PutStatus,
+    StoredCheckpoint,
     StoredRecord,
     StoreStatistics,
 )
@@ -35,6 +37,7 @@ from ._sqlite import SqliteStore
 __all__ = [
     "SCHEMA_VERSION",
     "Evidence",
+    "LogEntry",
     "NewRecord",
     "PutOutcome",
     "PutStatus",
@@ -45,6 +48,7 @@ __all__ = [
     "StoreError",
     "StoreStatistics",
     "StoreVersionError",
+    "StoredCheckpoint",
     "StoredRecord",
     "VersionProblem",
 ]

@@ -13,15 +13,29 @@ Semantics every engine keeps:
 - A claimed nonce is acknowledged only once it is durable (it survives a crash of the process).
 - Visibility: a record version is visible to a reader when its parties are empty (public to
   members) or include the reader.
+- Access logs (spec LOG): each log (named by the institution it belongs to) is append-only;
+  entries are numbered 0, 1, 2, … in commit order with no gaps, even when several processes
+  append to one file. With each entry the store keeps the hash of every perfect subtree it
+  completes (level 0 = the leaf hash), so any proof needs O(log n) lookups. An append is
+  acknowledged only once durable. Entry keys are kept apart from entries.
+- Checkpoints of a log are kept forever, one per size, in increasing size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from ._model import Evidence, NewRecord, PutOutcome, StoredRecord, StoreStatistics
+from ._model import (
+    Evidence,
+    LogEntry,
+    NewRecord,
+    PutOutcome,
+    StoredCheckpoint,
+    StoredRecord,
+    StoreStatistics,
+)
 
 __all__ = ["Store"]
 
@@ -154,6 +168,73 @@ class Store(Protocol):
 
     async def integrity_check(self) -> str:
         """Check the database; "ok" when it is sound, else the problems found, one per line."""
+        ...
+
+    async def append_log(self, log: str, entry: bytes, key: bytes) -> int:
+        """Append one entry to a log and return its index, once durable.
+
+        Appends are group-committed (with each other and with nonce claims), so many callers
+        share one transaction. If the caller is cancelled the append still happens.
+        """
+        ...
+
+    async def log_size(self, log: str) -> int:
+        """How many entries the log holds (0 for a log never written)."""
+        ...
+
+    async def log_nodes(
+        self, log: str, nodes: Collection[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """The hashes of perfect subtrees (level, index) of the log's tree.
+
+        Raises:
+            StoreError: a node is not stored (it lies beyond the log's size).
+        """
+        ...
+
+    async def log_entries(self, log: str, start: int, limit: int) -> list[LogEntry]:
+        """Up to limit entries of the log from index start, in index order."""
+        ...
+
+    async def logs(self) -> list[str]:
+        """The logs that hold at least one entry or checkpoint, by name."""
+        ...
+
+    async def erase_log_keys(self, log: str, indexes: Collection[int]) -> int:
+        """Delete the commitment keys of these entries (erasure); return how many were held."""
+        ...
+
+    async def put_checkpoint(
+        self, log: str, size: int, root: bytes, note: str, signed_at: datetime
+    ) -> None:
+        """Keep a checkpoint the node signed.
+
+        Raises:
+            StoreConflictError: a checkpoint of this size is kept with another root, or a
+                larger one is kept already (checkpoints only grow).
+        """
+        ...
+
+    async def checkpoints(self, log: str) -> list[StoredCheckpoint]:
+        """Every checkpoint of the log, by size, with its cosignatures."""
+        ...
+
+    async def latest_checkpoint(self, log: str) -> StoredCheckpoint | None:
+        """The largest checkpoint of the log, with its cosignatures; None if none."""
+        ...
+
+    async def add_cosignature(self, log: str, size: int, witness: str, line: str) -> bool:
+        """Keep a witness's cosignature line of the checkpoint of this size (replacing that
+        witness's earlier line for it); False if no such checkpoint is kept.
+        """
+        ...
+
+    async def put_witnessed(self, origin: str, size: int, note: str) -> None:
+        """Remember the newest checkpoint of another log this node verified (as a witness)."""
+        ...
+
+    async def witnessed(self, origin: str) -> tuple[int, str] | None:
+        """The (size, note) last remembered by put_witnessed for origin; None if none."""
         ...
 
     def statistics(self) -> StoreStatistics:

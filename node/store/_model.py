@@ -8,6 +8,8 @@ from datetime import datetime
 
 __all__ = [
     "Evidence",
+    "LogEntry",
+    "StoredCheckpoint",
     "NewRecord",
     "PutOutcome",
     "PutStatus",
@@ -113,6 +115,39 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One stored access-log entry (spec LOG-2)."""
+
+    #: The log: the institution whose log it is.
+    log: str
+    #: 0-based position in the log.
+    index: int
+    #: The serialized sseaun.v1.AccessLogEntry, the Merkle leaf data, exactly as appended.
+    entry: bytes
+    #: The entry's record-commitment key, kept outside the log; None once erased.
+    key: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A checkpoint the node signed for one of its logs, with the cosignatures it received."""
+
+    log: str
+    size: int
+    root: bytes
+    #: The C2SP signed note exactly as signed (body, blank line, the log's signature line).
+    note: str
+    signed_at: datetime
+    #: Cosignature lines ("— <witness> <base64>\n") in the order received.
+    cosignatures: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The note with its cosignatures, as served."""
+        return self.note + "".join(self.cosignatures)
+
+
+@dataclass(frozen=True, slots=True)
 class StoreStatistics:
     """A point-in-time view of the store's work, for metrics; reading it does no IO."""
 
@@ -130,3 +165,7 @@ class StoreStatistics:
     nonces_refused: int
     #: Record versions inserted since open.
     records_inserted: int
+    #: Access-log appends waiting for their group commit.
+    pending_log_appends: int = 0
+    #: Access-log entries appended since open.
+    log_entries_appended: int = 0

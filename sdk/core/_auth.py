@@ -201,8 +201,9 @@ class AnswerContext:
         """
         return cls(network_id, method, responder, "", envelope_digest(envelope), "")
 
-    def header(self, now: datetime) -> ResponseHeader:
-        return ResponseHeader(
+    def header(self, now: datetime, log_index: int | None = None) -> ResponseHeader:
+        """The answer's header; log_index is the responder's log entry of this call."""
+        header = ResponseHeader(
             network_id=self.network_id,
             method=self.method,
             responder=self.responder,
@@ -211,22 +212,35 @@ class AnswerContext:
             request_digest=self.request_digest,
             request_id=self.request_id,
         )
+        if log_index is not None:
+            header.log_index = log_index
+        return header
 
 
 def sign_response(
-    context: AnswerContext, body: bytes, *, signer: Signer, now: datetime
+    context: AnswerContext,
+    body: bytes,
+    *,
+    signer: Signer,
+    now: datetime,
+    log_index: int | None = None,
 ) -> Envelope:
-    """Sign a successful answer bound to the request's digest (spec AUTH-14)."""
-    payload = SignedResponse(header=context.header(now), body=body)
+    """Sign a successful answer bound to the request's digest (spec AUTH-14, LOG-6)."""
+    payload = SignedResponse(header=context.header(now, log_index), body=body)
     return sign_envelope(payload.SerializeToString(deterministic=True), types.RESPONSE, [signer])
 
 
 def sign_error(
-    context: AnswerContext, error: ProtocolError, *, signer: Signer, now: datetime
+    context: AnswerContext,
+    error: ProtocolError,
+    *,
+    signer: Signer,
+    now: datetime,
+    log_index: int | None = None,
 ) -> Envelope:
-    """Sign an error answer bound to the request's digest (spec AUTH-15)."""
+    """Sign an error answer bound to the request's digest (spec AUTH-15, LOG-6)."""
     payload = SignedError(
-        header=context.header(now),
+        header=context.header(now, log_index),
         reason=error.reason.wire,  # type: ignore[arg-type]
         code=_STATUS_NUMBERS[error.reason.status_code],
         message=error.message,
@@ -247,10 +261,11 @@ def sign_feed_page(
     last: bool,
     signer: Signer,
     now: datetime,
+    log_index: int | None = None,
 ) -> Envelope:
     """Sign one page of a change feed, chained to the digest of the page before (AUTH-16)."""
     payload = SignedFeedPage(
-        header=context.header(now),
+        header=context.header(now, log_index),
         previous_page_digest=previous_digest,
         body=body,
         page_number=page_number,
@@ -269,6 +284,11 @@ class Answer:
     digest: bytes
     error: ProtocolError | None = None
     page: SignedFeedPage | None = None
+
+    @property
+    def log_index(self) -> int | None:
+        """The responder's access-log entry for this call, if it logged it (spec LOG-6)."""
+        return self.header.log_index if self.header.HasField("log_index") else None
 
 
 _STATUS_NUMBERS: Mapping[str, int] = {

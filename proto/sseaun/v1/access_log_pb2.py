@@ -24,15 +24,50 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from sseaun.v1 import auth_pb2 as sseaun_dot_v1_dot_auth__pb2
+from sseaun.v1 import envelope_pb2 as sseaun_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asseaun/v1/access_log.proto\x12\tsseaun.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14sseaun/v1/auth.proto\"\xd8\x01\n\x0e\x41\x63\x63\x65ssLogEntry\x12\x12\n\nlog_origin\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12#\n\x07purpose\x18\x05 \x01(\x0e\x32\x12.sseaun.v1.Purpose\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x1a\n\x12record_commitments\x18\x07 \x03(\x0c\x12\x16\n\x0erequest_digest\x18\x08 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asseaun/v1/access_log.proto\x12\tsseaun.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14sseaun/v1/auth.proto\x1a\x18sseaun/v1/envelope.proto\"\xd8\x01\n\x0e\x41\x63\x63\x65ssLogEntry\x12\x12\n\nlog_origin\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\x0e\n\x06method\x18\x04 \x01(\t\x12#\n\x07purpose\x18\x05 \x01(\x0e\x32\x12.sseaun.v1.Purpose\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x1a\n\x12record_commitments\x18\x07 \x03(\x0c\x12\x16\n\x0erequest_digest\x18\x08 \x01(\x0c\"<\n\x14GetCheckpointRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\">\n\x15GetCheckpointResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"%\n\x11GetCheckpointBody\x12\x10\n\x08min_size\x18\x01 \x01(\x04\")\n\x13GetCheckpointResult\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\"@\n\x18GetInclusionProofRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"B\n\x19GetInclusionProofResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"9\n\x15GetInclusionProofBody\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\"m\n\x17GetInclusionProofResult\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\x0e\n\x06hashes\x18\x04 \x03(\x0c\x12\r\n\x05\x65ntry\x18\x05 \x01(\x0c\"B\n\x1aGetConsistencyProofRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"D\n\x1bGetConsistencyProofResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"=\n\x17GetConsistencyProofBody\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\"O\n\x19GetConsistencyProofResult\x12\x10\n\x08old_size\x18\x01 \x01(\x04\x12\x10\n\x08new_size\x18\x02 \x01(\x04\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"=\n\x15\x41\x64\x64\x43osignatureRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"?\n\x16\x41\x64\x64\x43osignatureResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"(\n\x12\x41\x64\x64\x43osignatureBody\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\")\n\x14\x41\x64\x64\x43osignatureResult\x12\x11\n\ttree_size\x18\x01 \x01(\x04\x32\x83\x03\n\x10\x41\x63\x63\x65ssLogService\x12R\n\rGetCheckpoint\x12\x1f.sseaun.v1.GetCheckpointRequest\x1a .sseaun.v1.GetCheckpointResponse\x12^\n\x11GetInclusionProof\x12#.sseaun.v1.GetInclusionProofRequest\x1a$.sseaun.v1.GetInclusionProofResponse\x12\x64\n\x13GetConsistencyProof\x12%.sseaun.v1.GetConsistencyProofRequest\x1a&.sseaun.v1.GetConsistencyProofResponse\x12U\n\x0e\x41\x64\x64\x43osignature\x12 .sseaun.v1.AddCosignatureRequest\x1a!.sseaun.v1.AddCosignatureResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sseaun.v1.access_log_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACCESSLOGENTRY']._serialized_start=97
-  _globals['_ACCESSLOGENTRY']._serialized_end=313
+  _globals['_ACCESSLOGENTRY']._serialized_start=123
+  _globals['_ACCESSLOGENTRY']._serialized_end=339
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=341
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=401
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=403
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=465
+  _globals['_GETCHECKPOINTBODY']._serialized_start=467
+  _globals['_GETCHECKPOINTBODY']._serialized_end=504
+  _globals['_GETCHECKPOINTRESULT']._serialized_start=506
+  _globals['_GETCHECKPOINTRESULT']._serialized_end=547
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=549
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=613
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=615
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=681
+  _globals['_GETINCLUSIONPROOFBODY']._serialized_start=683
+  _globals['_GETINCLUSIONPROOFBODY']._serialized_end=740
+  _globals['_GETINCLUSIONPROOFRESULT']._serialized_start=742
+  _globals['_GETINCLUSIONPROOFRESULT']._serialized_end=851
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=853
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=919
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=921
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=989
+  _globals['_GETCONSISTENCYPROOFBODY']._serialized_start=991
+  _globals['_GETCONSISTENCYPROOFBODY']._serialized_end=1052
+  _globals['_GETCONSISTENCYPROOFRESULT']._serialized_start=1054
+  _globals['_GETCONSISTENCYPROOFRESULT']._serialized_end=1133
+  _globals['_ADDCOSIGNATUREREQUEST']._serialized_start=1135
+  _globals['_ADDCOSIGNATUREREQUEST']._serialized_end=1196
+  _globals['_ADDCOSIGNATURERESPONSE']._serialized_start=1198
+  _globals['_ADDCOSIGNATURERESPONSE']._serialized_end=1261
+  _globals['_ADDCOSIGNATUREBODY']._serialized_start=1263
+  _globals['_ADDCOSIGNATUREBODY']._serialized_end=1303
+  _globals['_ADDCOSIGNATURERESULT']._serialized_start=1305
+  _globals['_ADDCOSIGNATURERESULT']._serialized_end=1346
+  _globals['_ACCESSLOGSERVICE']._serialized_start=1349
+  _globals['_ACCESSLOGSERVICE']._serialized_end=1736
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from sseaun.v1 import errors_pb2 as sseaun_dot_v1_dot_errors__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14sseaun/v1/auth.proto\x12\tsseaun.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16sseaun/v1/errors.proto\"\xcc\x01\n\rRequestHeader\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0e\n\x06sender\x18\x03 \x01(\t\x12\x10\n\x08\x61udience\x18\x04 \x01(\t\x12-\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05nonce\x18\x06 \x01(\x0c\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12#\n\x07purpose\x18\x08 \x01(\x0e\x32\x12.sseaun.v1.Purpose\"G\n\rSignedRequest\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x18.sseaun.v1.RequestHeader\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"\xb5\x01\n\x0eResponseHeader\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x11\n\tresponder\x18\x03 \x01(\t\x12\x11\n\trequester\x18\x04 \x01(\t\x12-\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0erequest_digest\x18\x06 \x01(\x0c\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"I\n\x0eSignedResponse\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.sseaun.v1.ResponseHeader\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"\x9d\x02\n\x0bSignedError\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.sseaun.v1.ResponseHeader\x12&\n\x06reason\x18\x02 \x01(\x0e\x32\x16.sseaun.v1.ErrorReason\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x33\n\x10\x66ield_violations\x18\x05 \x03(\x0b\x32\x19.sseaun.v1.FieldViolation\x12\x36\n\x08metadata\x18\x06 \x03(\x0b\x32$.sseaun.v1.SignedError.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8a\x01\n\x0eSignedFeedPage\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.sseaun.v1.ResponseHeader\x12\x1c\n\x14previous_page_digest\x18\x02 \x01(\x0c\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\x13\n\x0bpage_number\x18\x04 \x01(\x04\x12\x0c\n\x04last\x18\x05 \x01(\x08*\xb8\x01\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPURPOSE_NETWORK_OPERATIONS\x10\x01\x12#\n\x1fPURPOSE_MOBILITY_ADMINISTRATION\x10\x02\x12\x17\n\x13PURPOSE_RECOGNITION\x10\x03\x12#\n\x1fPURPOSE_CREDENTIAL_VERIFICATION\x10\x04\x12\x11\n\rPURPOSE_AUDIT\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14sseaun/v1/auth.proto\x12\tsseaun.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16sseaun/v1/errors.proto\"\xcc\x01\n\rRequestHeader\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0e\n\x06sender\x18\x03 \x01(\t\x12\x10\n\x08\x61udience\x18\x04 \x01(\t\x12-\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05nonce\x18\x06 \x01(\x0c\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12#\n\x07purpose\x18\x08 \x01(\x0e\x32\x12.sseaun.v1.Purpose\"G\n\rSignedRequest\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x18.sseaun.v1.RequestHeader\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"\xdb\x01\n\x0eResponseHeader\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x11\n\tresponder\x18\x03 \x01(\t\x12\x11\n\trequester\x18\x04 \x01(\t\x12-\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0erequest_digest\x18\x06 \x01(\x0c\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x16\n\tlog_index\x18\x08 \x01(\x04H\x00\x88\x01\x01\x42\x0c\n\n_log_index\"I\n\x0eSignedResponse\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.sseaun.v1.ResponseHeader\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"\x9d\x02\n\x0bSignedError\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.sseaun.v1.ResponseHeader\x12&\n\x06reason\x18\x02 \x01(\x0e\x32\x16.sseaun.v1.ErrorReason\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x33\n\x10\x66ield_violations\x18\x05 \x03(\x0b\x32\x19.sseaun.v1.FieldViolation\x12\x36\n\x08metadata\x18\x06 \x03(\x0b\x32$.sseaun.v1.SignedError.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8a\x01\n\x0eSignedFeedPage\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x19.sseaun.v1.ResponseHeader\x12\x1c\n\x14previous_page_digest\x18\x02 \x01(\x0c\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\x13\n\x0bpage_number\x18\x04 \x01(\x04\x12\x0c\n\x04last\x18\x05 \x01(\x08*\xb8\x01\n\x07Purpose\x12\x17\n\x13PURPOSE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPURPOSE_NETWORK_OPERATIONS\x10\x01\x12#\n\x1fPURPOSE_MOBILITY_ADMINISTRATION\x10\x02\x12\x17\n\x13PURPOSE_RECOGNITION\x10\x03\x12#\n\x1fPURPOSE_CREDENTIAL_VERIFICATION\x10\x04\x12\x11\n\rPURPOSE_AUDIT\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,20 +35,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SIGNEDERROR_METADATAENTRY']._loaded_options = None
   _globals['_SIGNEDERROR_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_PURPOSE']._serialized_start=1061
-  _globals['_PURPOSE']._serialized_end=1245
+  _globals['_PURPOSE']._serialized_start=1099
+  _globals['_PURPOSE']._serialized_end=1283
   _globals['_REQUESTHEADER']._serialized_start=93
   _globals['_REQUESTHEADER']._serialized_end=297
   _globals['_SIGNEDREQUEST']._serialized_start=299
   _globals['_SIGNEDREQUEST']._serialized_end=370
   _globals['_RESPONSEHEADER']._serialized_start=373
-  _globals['_RESPONSEHEADER']._serialized_end=554
-  _globals['_SIGNEDRESPONSE']._serialized_start=556
-  _globals['_SIGNEDRESPONSE']._serialized_end=629
-  _globals['_SIGNEDERROR']._serialized_start=632
-  _globals['_SIGNEDERROR']._serialized_end=917
-  _globals['_SIGNEDERROR_METADATAENTRY']._serialized_start=870
-  _globals['_SIGNEDERROR_METADATAENTRY']._serialized_end=917
-  _globals['_SIGNEDFEEDPAGE']._serialized_start=920
-  _globals['_SIGNEDFEEDPAGE']._serialized_end=1058
+  _globals['_RESPONSEHEADER']._serialized_end=592
+  _globals['_SIGNEDRESPONSE']._serialized_start=594
+  _globals['_SIGNEDRESPONSE']._serialized_end=667
+  _globals['_SIGNEDERROR']._serialized_start=670
+  _globals['_SIGNEDERROR']._serialized_end=955
+  _globals['_SIGNEDERROR_METADATAENTRY']._serialized_start=908
+  _globals['_SIGNEDERROR_METADATAENTRY']._serialized_end=955
+  _globals['_SIGNEDFEEDPAGE']._serialized_start=958
+  _globals['_SIGNEDFEEDPAGE']._serialized_end=1096
 # @@protoc_insertion_point(module_scope)

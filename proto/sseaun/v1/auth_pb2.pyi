@@ -134,6 +134,7 @@ class ResponseHeader(_message.Message):
     ISSUED_AT_FIELD_NUMBER: _builtins.int
     REQUEST_DIGEST_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    LOG_INDEX_FIELD_NUMBER: _builtins.int
     network_id: _builtins.str
     method: _builtins.str
     responder: _builtins.str
@@ -143,6 +144,10 @@ class ResponseHeader(_message.Message):
     request_digest: _builtins.bytes
     """SHA-256 of PAE(payload_type, payload) of the request envelope (spec AUTH-14)."""
     request_id: _builtins.str
+    log_index: _builtins.int
+    """The index of the entry in the responder's access log that records this call (spec LOG-6);
+    absent when the call was not logged (it failed before the request verified).
+    """
     @_builtins.property
     def issued_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -155,12 +160,15 @@ class ResponseHeader(_message.Message):
         issued_at: _timestamp_pb2.Timestamp | None = ...,
         request_digest: _builtins.bytes = ...,
         request_id: _builtins.str = ...,
+        log_index: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_log_index", b"_log_index", "issued_at", b"issued_at", "log_index", b"log_index"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "method", b"method", "network_id", b"network_id", "request_digest", b"request_digest", "request_id", b"request_id", "requester", b"requester", "responder", b"responder"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_log_index", b"_log_index", "issued_at", b"issued_at", "log_index", b"log_index", "method", b"method", "network_id", b"network_id", "request_digest", b"request_digest", "request_id", b"request_id", "requester", b"requester", "responder", b"responder"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__log_index: _TypeAlias = _typing.Literal["log_index"]  # noqa: Y015
+    _WhichOneofArgType__log_index: _TypeAlias = _typing.Literal["_log_index", b"_log_index"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__log_index) -> _WhichOneofReturnType__log_index | None: ...
 
 Global___ResponseHeader: _TypeAlias = ResponseHeader  # noqa: Y015
 
