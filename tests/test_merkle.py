@@ -104,7 +104,7 @@ def test_inclusion_proofs_verify_and_tampering_fails(n: int, data: st.DataObject
 @given(n=st.integers(1, 200), data=st.data())
 def test_consistency_proofs_verify_and_tampering_fails(n: int, data: st.DataObject) -> None:
     leaves = hashes(n)
-    m = data.draw(st.integers(0, n))
+    m = data.draw(st.integers(1, n))
     proof = merkle.consistency_proof(m, leaves)
     old_root, new_root = merkle.root_hash(leaves[:m]), merkle.root_hash(leaves)
     merkle.verify_consistency(m, n, old_root, new_root, proof)

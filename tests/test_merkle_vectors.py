@@ -32,22 +32,7 @@ OTHER_TREES = ("inclusion/single-entry/", "inclusion/additional/", "consistency/
 
 #: Cases the upstream verifier rejects and the sdk core accepts. Strict: once the core is fixed
 #: the test fails until the entry is removed here.
-KNOWN_CORE_DEVIATIONS: dict[str, str] = {
-    "inclusion/single-entry/empty-root-and-leaf": (
-        "core does not check hash sizes: an empty leaf hash equal to an empty root, with an "
-        "empty proof, verifies for a tree of one"
-    ),
-    "consistency/additional/size1-is-zero-and-does-not-equal-size2": (
-        "core accepts any consistency proof from size 0 (junk roots, empty proof); upstream "
-        "calls it meaningless and rejects it"
-    ),
-    "consistency/additional/size1-is-zero-and-size2-is-not-zero": (
-        "core accepts any consistency proof from size 0 (junk new root, empty proof)"
-    ),
-    "consistency/additional/sizes-are-equal-zero-and-proof-is-empty": (
-        "core accepts 0 -> 0 with equal (non-empty-tree) roots; upstream rejects size 0"
-    ),
-}
+KNOWN_CORE_DEVIATIONS: dict[str, str] = {}
 
 
 def unhex(text: str) -> bytes:

@@ -228,6 +228,10 @@ class TreeFrontier:
         return TreeFrontier(self._size, self._nodes)
 
 
+def _all_hashes(*hashes: bytes) -> bool:
+    return all(len(h) == 32 for h in hashes)
+
+
 def verify_inclusion(
     index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
 ) -> None:
@@ -238,6 +242,8 @@ def verify_inclusion(
     """
     if not 0 <= index < size:
         raise ProtocolError(Reason.PROOF_INVALID, "leaf index outside the tree")
+    if not _all_hashes(leaf, root, *proof):
+        raise ProtocolError(Reason.PROOF_INVALID, "a hash is not 32 bytes")
     fn, sn, r = index, size - 1, leaf
     for p in proof:
         if sn == 0:
@@ -258,21 +264,20 @@ def verify_consistency(
 ) -> None:
     """Check that the tree of old_size is a prefix of the tree of new_size (RFC 9162 §2.1.4.2).
 
+    old_size must be at least 1: every tree extends the empty one, so there is nothing to check.
+
     Raises:
         ProtocolError: PROOF_INVALID.
     """
     bad = ProtocolError(Reason.PROOF_INVALID, "consistency proof does not link the two trees")
-    if not 0 <= old_size <= new_size:
+    # RFC 9162 defines no proof from the empty tree: it would prove nothing, so none verifies.
+    if not 0 < old_size <= new_size:
         raise bad
     if old_size == new_size:
         if proof or old_root != new_root:
             raise bad
         return
-    if old_size == 0:
-        if proof:
-            raise bad
-        return
-    if not proof:
+    if not proof or not _all_hashes(old_root, new_root, *proof):
         raise bad
     path = list(proof)
     if old_size & (old_size - 1) == 0:  # a power of two: the old root is a node of the new tree
