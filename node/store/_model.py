@@ -9,11 +9,11 @@ from datetime import datetime
 __all__ = [
     "Evidence",
     "LogEntry",
-    "StoredCheckpoint",
     "NewRecord",
     "PutOutcome",
     "PutStatus",
     "StoreStatistics",
+    "StoredCheckpoint",
     "StoredRecord",
 ]
 

@@ -131,8 +131,81 @@ def _v1_initial(db: Database) -> None:
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
 
+# Access logs (spec LOG). Entries are numbered per log from 0; log_heads.size is the number of
+# entries, read and advanced in the appending transaction, so two processes appending to one
+# file never share an index. log_nodes holds every perfect subtree (level 0: the leaf hashes),
+# about 2 rows per entry, so a proof or a root is O(log n) point lookups. The keys live apart
+# from the entries: erasing one deletes a key row and never touches the entry the tree commits
+# to. No foreign keys on the append path's tables: each would cost a lookup per row on every
+# call's path, and the appending transaction writes all of them together anyway.
+_V2 = """
+CREATE TABLE log_entries (
+    log TEXT NOT NULL,
+    idx INTEGER NOT NULL CHECK (idx >= 0),
+    entry BLOB NOT NULL,  -- the Merkle leaf data, exactly as appended
+    PRIMARY KEY (log, idx)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE log_entry_keys (
+    log TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    PRIMARY KEY (log, idx)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE log_nodes (
+    log TEXT NOT NULL,
+    level INTEGER NOT NULL CHECK (level >= 0),
+    idx INTEGER NOT NULL CHECK (idx >= 0),
+    hash BLOB NOT NULL,
+    PRIMARY KEY (log, level, idx)
+) STRICT, WITHOUT ROWID;
+
+-- One row per log with entries or checkpoints (size 0 for a log with checkpoints only).
+CREATE TABLE log_heads (
+    log TEXT PRIMARY KEY,
+    size INTEGER NOT NULL CHECK (size >= 0)
+) STRICT, WITHOUT ROWID;
+
+-- Checkpoints the node signed: kept forever, one per size.
+CREATE TABLE log_checkpoints (
+    log TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    root BLOB NOT NULL,
+    note TEXT NOT NULL,
+    signed_at INTEGER NOT NULL,
+    PRIMARY KEY (log, size)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE log_cosignatures (
+    log TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    witness TEXT NOT NULL,
+    line TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (log, size, witness),
+    FOREIGN KEY (log, size) REFERENCES log_checkpoints (log, size)
+) STRICT, WITHOUT ROWID;
+
+-- As a witness: the newest checkpoint of another node's log this node verified.
+CREATE TABLE witnessed (
+    origin TEXT PRIMARY KEY,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    note TEXT NOT NULL,
+    seen_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"""
+
+
+def _v2_access_logs(db: Database) -> None:
+    """Access logs: entries, their keys, Merkle nodes, heads, checkpoints, cosignatures, and
+    the checkpoints witnessed for other logs.
+    """
+    db.executescript(_V2)
+
+
 #: Migration N (1-based) brings the schema from version N-1 to N.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1_initial,)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1_initial, _v2_access_logs)
 
 #: The schema version this code writes and reads.
 SCHEMA_VERSION: Final = len(MIGRATIONS)

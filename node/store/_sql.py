@@ -7,6 +7,7 @@ statement cache. The comments say which index each query relies on; tests check 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -15,22 +16,43 @@ from ._model import StoredRecord
 __all__ = [
     "BATCH_DONE",
     "CHANGES",
+    "CHECKPOINTS",
+    "CHECKPOINT_ROOT",
     "CLAIM",
+    "COSIGNATURES",
+    "COSIGNATURES_OF",
+    "DELETE_LOG_KEY",
     "DELETE_RECORD_PARTY",
+    "ENSURE_LOG_HEAD",
     "GET_LATEST",
     "GET_VERSION",
     "HEAD",
     "HEAD_SEQUENCE",
     "INSERT_BATCH",
     "INSERT_CHANGE_PARTY",
+    "INSERT_CHECKPOINT",
+    "INSERT_LOG_ENTRY",
+    "INSERT_LOG_KEY",
+    "INSERT_LOG_NODE",
     "INSERT_RECORD_PARTY",
     "INSERT_VERSION",
+    "LARGEST_CHECKPOINT_SIZE",
+    "LATEST_CHECKPOINT",
     "LATEST_VERSION",
     "LIST",
+    "LOGS",
+    "LOG_ENTRIES",
+    "LOG_NODES",
+    "LOG_SIZE",
     "PURGE",
     "STORED",
+    "UPSERT_COSIGNATURE",
     "UPSERT_HEAD",
+    "UPSERT_LOG_SIZE",
+    "UPSERT_WITNESSED",
+    "WITNESSED",
     "from_us",
+    "nodes_json",
     "parties_from_json",
     "parties_json",
     "record",
@@ -120,6 +142,71 @@ WHERE nonces.expires_at <= ?
 """
 PURGE: Final = "DELETE FROM nonces WHERE expires_at <= ?"
 
+# -- access logs ------------------------------------------------------------------------------
+
+LOG_SIZE: Final = "SELECT size FROM log_heads WHERE log = ?"
+# Several nodes in one statement: ?2 is a JSON array of [level, idx] pairs. CROSS JOIN keeps
+# json_each as the outer loop, so each pair is one primary-key lookup (O(len(nodes))), never a
+# scan of the log's nodes.
+LOG_NODES: Final = """
+SELECT n.level, n.idx, n.hash
+FROM json_each(?2) AS j
+CROSS JOIN log_nodes AS n
+    ON n.log = ?1 AND n.level = json_extract(j.value, '$[0]')
+    AND n.idx = json_extract(j.value, '$[1]')
+"""
+INSERT_LOG_ENTRY: Final = "INSERT INTO log_entries (log, idx, entry) VALUES (?, ?, ?)"
+INSERT_LOG_KEY: Final = "INSERT INTO log_entry_keys (log, idx, key) VALUES (?, ?, ?)"
+INSERT_LOG_NODE: Final = "INSERT INTO log_nodes (log, level, idx, hash) VALUES (?, ?, ?, ?)"
+UPSERT_LOG_SIZE: Final = """
+INSERT INTO log_heads (log, size) VALUES (?, ?)
+ON CONFLICT (log) DO UPDATE SET size = excluded.size
+"""
+# A log with checkpoints only still gets a head (size 0), so LOGS reads one small table.
+ENSURE_LOG_HEAD: Final = (
+    "INSERT INTO log_heads (log, size) VALUES (?, 0) ON CONFLICT (log) DO NOTHING"
+)
+LOGS: Final = "SELECT log FROM log_heads ORDER BY log"
+LOG_ENTRIES: Final = """
+SELECT e.idx, e.entry, k.key
+FROM log_entries AS e
+LEFT JOIN log_entry_keys AS k ON k.log = e.log AND k.idx = e.idx
+WHERE e.log = ? AND e.idx >= ?
+ORDER BY e.idx LIMIT ?
+"""
+DELETE_LOG_KEY: Final = "DELETE FROM log_entry_keys WHERE log = ? AND idx = ?"
+CHECKPOINT_ROOT: Final = "SELECT root FROM log_checkpoints WHERE log = ? AND size = ?"
+LARGEST_CHECKPOINT_SIZE: Final = "SELECT max(size) FROM log_checkpoints WHERE log = ?"
+INSERT_CHECKPOINT: Final = """
+INSERT INTO log_checkpoints (log, size, root, note, signed_at) VALUES (?, ?, ?, ?, ?)
+"""
+CHECKPOINTS: Final = """
+SELECT size, root, note, signed_at FROM log_checkpoints WHERE log = ? ORDER BY size
+"""
+LATEST_CHECKPOINT: Final = """
+SELECT size, root, note, signed_at FROM log_checkpoints WHERE log = ? ORDER BY size DESC LIMIT 1
+"""
+# Cosignatures in the order received (a witness's replaced line counts as received anew; the
+# same line again changes nothing).
+COSIGNATURES: Final = """
+SELECT size, line FROM log_cosignatures WHERE log = ? ORDER BY size, recorded_at, witness
+"""
+COSIGNATURES_OF: Final = """
+SELECT line FROM log_cosignatures WHERE log = ? AND size = ? ORDER BY recorded_at, witness
+"""
+UPSERT_COSIGNATURE: Final = """
+INSERT INTO log_cosignatures (log, size, witness, line, recorded_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (log, size, witness) DO UPDATE SET
+    line = excluded.line, recorded_at = excluded.recorded_at
+WHERE log_cosignatures.line != excluded.line
+"""
+UPSERT_WITNESSED: Final = """
+INSERT INTO witnessed (origin, size, note, seen_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (origin) DO UPDATE SET
+    size = excluded.size, note = excluded.note, seen_at = excluded.seen_at
+"""
+WITNESSED: Final = "SELECT size, note FROM witnessed WHERE origin = ?"
+
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -150,6 +237,11 @@ def parties_json(parties: tuple[str, ...]) -> str:
 def parties_from_json(text: str) -> tuple[str, ...]:
     """The parties of a parties column; public records skip the JSON parser."""
     return () if text == "[]" else tuple(json.loads(text))
+
+
+def nodes_json(nodes: Iterable[tuple[int, int]]) -> str:
+    """LOG_NODES' parameter: the (level, index) pairs as a JSON array of pairs."""
+    return json.dumps([[int(level), int(index)] for level, index in nodes], separators=(",", ":"))
 
 
 def record(row: tuple[Any, ...]) -> StoredRecord:

@@ -28,6 +28,10 @@ each one. While it commits, new claims queue for the next batch, so batches grow
 without a timer; nonce_linger can add a short wait to collect more claims at moderate load.
 Each claim is one upsert whose row count says whether the key was unseen; the table itself is
 the authority (a key's row lives until it expires), so memory holds only the batch in flight.
+Access-log appends (also one per call) join the same queue and the same transaction: one group
+commit stores the claims and the appends queued so far, up to max_nonce_batch of them together
+(_log_writer.py: an append's index is the log's size read inside that transaction, so appends
+from several processes never collide, and the Merkle nodes come from a cached frontier).
 Expired nonces are deleted, through an index on the expiry time, at open and then at most once
 per purge_interval with a batch, so the table holds about one clock window of nonces.
 
@@ -45,13 +49,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
+
+from sseaun.sdk.core import merkle
 
 from . import _sql as sql
 from ._errors import (
@@ -61,11 +67,14 @@ from ._errors import (
     StoreVersionError,
     VersionProblem,
 )
+from ._log_writer import LogAppend, LogWriter, load_nodes
 from ._model import (
     Evidence,
+    LogEntry,
     NewRecord,
     PutOutcome,
     PutStatus,
+    StoredCheckpoint,
     StoredRecord,
     StoreStatistics,
 )
@@ -142,6 +151,19 @@ def _guarded(call: Callable[[], _T]) -> _T:
         raise StoreError(f"SQLite: {exc}") from exc
 
 
+def _checkpoint(log: str, row: tuple[Any, ...], lines: Sequence[str]) -> StoredCheckpoint:
+    """The StoredCheckpoint of a row of (size, root, note, signed_at) and its cosignatures."""
+    size, root, note, signed_at = row
+    return StoredCheckpoint(
+        log=log,
+        size=int(size),
+        root=bytes(root),
+        note=str(note),
+        signed_at=sql.from_us(signed_at),
+        cosignatures=tuple(lines),
+    )
+
+
 @dataclass(slots=True)
 class _Claim:
     key: bytes
@@ -149,21 +171,39 @@ class _Claim:
     future: asyncio.Future[bool]
 
 
-def _settle(batch: list[_Claim], results: list[bool] | BaseException) -> None:
-    """Event loop: answer the claims of a committed (or failed) batch."""
-    for i, claim in enumerate(batch):
-        if claim.future.done():  # the caller gave up (cancelled); the claim stands anyway
-            continue
-        if isinstance(results, BaseException):
-            # A fresh exception per waiter: each await raises (and annotates) its own.
-            if isinstance(results, StoreClosedError):
-                error: StoreError = StoreClosedError(str(results))
-            else:
-                error = StoreError(f"nonce claim failed: {results}")
-                error.__cause__ = results
-            claim.future.set_exception(error)
-        else:
-            claim.future.set_result(results[i])
+def _failure(what: str, cause: BaseException) -> StoreError:
+    """A fresh exception per waiter: each await raises (and annotates) its own."""
+    if isinstance(cause, StoreClosedError):
+        return StoreClosedError(str(cause))
+    error = StoreError(f"{what} failed: {cause}")
+    error.__cause__ = cause
+    return error
+
+
+def _settle(
+    claims: list[_Claim],
+    appends: list[LogAppend],
+    outcome: tuple[list[bool], list[int]] | BaseException,
+) -> None:
+    """Event loop: answer the claims and log appends of a committed (or failed) group commit.
+
+    A future already done belongs to a caller that gave up (cancelled); its write stands anyway.
+    """
+    if isinstance(outcome, BaseException):
+        for claim in claims:
+            if not claim.future.done():
+                claim.future.set_exception(_failure("nonce claim", outcome))
+        for append in appends:
+            if not append.future.done():
+                append.future.set_exception(_failure("log append", outcome))
+        return
+    claimed, indexes = outcome
+    for claim, result in zip(claims, claimed, strict=True):
+        if not claim.future.done():
+            claim.future.set_result(result)
+    for append, index in zip(appends, indexes, strict=True):
+        if not append.future.done():
+            append.future.set_result(index)
 
 
 def _answer_reads(answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
@@ -212,15 +252,17 @@ class SqliteStore:
         self._clock = clock
         self._nonce_linger = nonce_linger
         self._last_batch_size = 0
-        self._max_nonce_batch = max_nonce_batch
+        self._max_batch = max_nonce_batch
         self._purge_interval_us = int(purge_interval * 1_000_000)
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
-        # Claims queued for the writer. Shared by the loop (appends) and the writer (takes);
-        # the lock is held only to move list items, never during IO, so the loop never waits.
-        self._claims_lock = threading.Lock()
-        self._claims: list[_Claim] = []
-        self._nonce_job_queued = False
+        # Nonce claims and log appends queued for the group commit, in call order. Shared by
+        # the loop (adds) and the writer (takes); the lock is held only to move list items,
+        # never during IO, so the loop never waits.
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Claim | LogAppend] = []
+        self._group_job_queued = False
+        self._log_writer = LogWriter()  # writer thread only
         # Reads queued for the reader thread, shared the same way.
         self._reads_lock = threading.Lock()
         self._reads: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
@@ -229,9 +271,12 @@ class SqliteStore:
         # one step old, which is fine for statistics. Loop thread:
         self._writes_submitted = 0
         self._claims_submitted = 0
+        self._appends_submitted = 0
         # Writer thread:
         self._writes_done = 0
         self._claims_done = 0
+        self._appends_done = 0
+        self._log_entries_appended = 0
         self._last_purge_us = 0
         self._transactions = 0
         self._nonce_batches = 0
@@ -255,9 +300,11 @@ class SqliteStore:
         Args:
             path: the database file; created with mode 0600, its directory as needed.
             clock: the current time as an aware datetime; decides which nonces have expired.
-            nonce_linger: seconds the writer waits for more claims before committing a batch
-                that is not full; 0 commits at once (claims still batch up under load).
-            max_nonce_batch: the most claims committed in one transaction.
+            nonce_linger: seconds the writer waits for more nonce claims and log appends
+                before committing a group that is not full; 0 commits at once (they still
+                group up under load).
+            max_nonce_batch: the most nonce claims and log appends (together) committed in one
+                transaction.
             purge_interval: the least seconds between two purges of expired nonces.
             busy_timeout: seconds to wait for a lock held by another process (a CLI tool).
 
@@ -368,7 +415,9 @@ class SqliteStore:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Finish the queued writes and nonce claims, then close both connections; idempotent."""
+        """Finish the queued writes, nonce claims and log appends, then close both connections;
+        idempotent.
+        """
         if self._closing is None:
             self._closed = True
             self._closing = self._loop.create_task(self._shut_down())
@@ -386,31 +435,47 @@ class SqliteStore:
             self._writer.shutdown(wait=False)
 
     def _close_writer(self) -> None:
-        """Writer thread: commit every claim still queued (no new ones come once closed)."""
+        """Writer thread: commit every claim and append still queued (no new ones come once
+        closed).
+        """
         try:
-            while batch := self._take_claims()[0]:
-                self._commit_claims(batch)
+            while True:
+                claims, appends, _ = self._take_group()
+                if not claims and not appends:
+                    break
+                self._commit_group(claims, appends)
             self._write_conn.execute("PRAGMA optimize")
         finally:
-            # After a failed commit, no claim may be left waiting forever.
-            with self._claims_lock:
-                left, self._claims = self._claims, []
+            # After a failed commit, nothing may be left waiting forever.
+            with self._queue_lock:
+                left, self._queue = self._queue, []
             if left:
-                self._claims_done += len(left)
-                self._answer(left, StoreClosedError("the store closed before the claim committed"))
+                claims = [item for item in left if isinstance(item, _Claim)]
+                appends = [item for item in left if isinstance(item, LogAppend)]
+                self._claims_done += len(claims)
+                self._appends_done += len(appends)
+                self._answer(
+                    claims, appends, StoreClosedError("the store closed before the write committed")
+                )
             self._write_conn.close()
 
     def statistics(self) -> StoreStatistics:
         """Counters of the store's work since open (no IO)."""
         pending_claims = self._claims_submitted - self._claims_done
+        pending_appends = self._appends_submitted - self._appends_done
         return StoreStatistics(
-            queued_writes=self._writes_submitted - self._writes_done + pending_claims,
+            queued_writes=self._writes_submitted
+            - self._writes_done
+            + pending_claims
+            + pending_appends,
             pending_nonce_claims=pending_claims,
             transactions_committed=self._transactions,
             nonce_batches_committed=self._nonce_batches,
             nonces_claimed=self._nonces_claimed,
             nonces_refused=self._nonces_refused,
             records_inserted=self._records_inserted,
+            pending_log_appends=pending_appends,
+            log_entries_appended=self._log_entries_appended,
         )
 
     # -- nonces --------------------------------------------------------------------------------
@@ -426,79 +491,112 @@ class SqliteStore:
         if not key:
             raise ValueError("the nonce key is empty")
         claim = _Claim(bytes(key), sql.to_us(expires_at), self._loop.create_future())
-        with self._claims_lock:
-            self._claims.append(claim)
-            submit = not self._nonce_job_queued
-            self._nonce_job_queued = True
+        self._enqueue(claim)
         self._claims_submitted += 1
-        if submit:
-            self._writer.submit(self._nonce_job)
         return await claim.future
 
-    def _take_claims(self) -> tuple[list[_Claim], bool]:
-        """Take up to max_nonce_batch queued claims, and whether more remain queued.
-
-        When none remain the job flag is cleared: claims queued from then on submit a new job,
-        which runs after this one and so forms the next batch.
+    def _enqueue(self, item: _Claim | LogAppend) -> None:
+        """Event loop: queue a claim or append for the group commit, starting a job if none is
+        queued.
         """
-        with self._claims_lock:
-            batch = self._claims[: self._max_nonce_batch]
-            del self._claims[: self._max_nonce_batch]
-            more = bool(self._claims)
-            if not more:
-                self._nonce_job_queued = False
-        return batch, more
+        with self._queue_lock:
+            self._queue.append(item)
+            submit = not self._group_job_queued
+            self._group_job_queued = True
+        if submit:
+            self._writer.submit(self._group_job)
 
-    def _nonce_job(self) -> None:
-        """Writer thread: commit one batch of queued claims and answer them."""
-        # Linger only under load (the last batch held several claims), so a lone caller never
+    def _take_group(self) -> tuple[list[_Claim], list[LogAppend], bool]:
+        """Take up to max_nonce_batch queued claims and appends (in call order), and whether
+        more remain queued.
+
+        When none remain the job flag is cleared: items queued from then on submit a new job,
+        which runs after this one and so forms the next group.
+        """
+        with self._queue_lock:
+            taken = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+            more = bool(self._queue)
+            if not more:
+                self._group_job_queued = False
+        claims: list[_Claim] = []
+        appends: list[LogAppend] = []
+        for item in taken:
+            if isinstance(item, _Claim):
+                claims.append(item)
+            else:
+                appends.append(item)
+        return claims, appends, more
+
+    def _group_job(self) -> None:
+        """Writer thread: commit one group of queued claims and appends and answer them."""
+        # Linger only under load (the last group held several items), so a lone caller never
         # waits, while concurrent callers share one commit instead of paying one each.
         if self._nonce_linger > 0 and self._last_batch_size > 1:
-            with self._claims_lock:
-                short = len(self._claims) < self._max_nonce_batch
+            with self._queue_lock:
+                short = len(self._queue) < self._max_batch
             if short:
                 time.sleep(self._nonce_linger)
-        batch, more = self._take_claims()
-        if not batch:  # close() committed them already
+        claims, appends, more = self._take_group()
+        if not claims and not appends:  # close() committed them already
             return
         if more:
-            # More than one batch was queued: the rest goes behind the writes queued meanwhile.
-            self._writer.submit(self._nonce_job)
-        self._commit_claims(batch)
+            # More than one group was queued: the rest goes behind the writes queued meanwhile.
+            self._writer.submit(self._group_job)
+        self._commit_group(claims, appends)
 
-    def _commit_claims(self, batch: list[_Claim]) -> None:
-        """Writer thread: one transaction for the batch, then the answers (after COMMIT)."""
+    def _commit_group(self, claims: list[_Claim], appends: list[LogAppend]) -> None:
+        """Writer thread: one transaction for the group, then the answers (after COMMIT).
+
+        O(group) statements: one upsert per claim (its row count is the answer), one read of
+        the head per log touched, one executemany per log table.
+        """
         try:
+            leaves = [merkle.leaf_hash(append.entry) for append in appends]  # before the lock
             now = self._now_us()
-            results: list[bool] = []
+            claimed: list[bool] = []
+            indexes: list[int] = []
+            frontiers: dict[str, merkle.TreeFrontier] = {}
             conn = self._write_conn
             with immediate(conn):
-                for claim in batch:
+                for claim in claims:
                     if claim.expires_at <= now:
-                        results.append(False)
+                        claimed.append(False)
                         continue
                     cursor = conn.execute(sql.CLAIM, (claim.key, claim.expires_at, now))
-                    results.append(cursor.rowcount == 1)
+                    claimed.append(cursor.rowcount == 1)
+                if appends:
+                    indexes, frontiers = self._log_writer.stage(conn, appends, leaves)
                 if now - self._last_purge_us >= self._purge_interval_us:
                     conn.execute(sql.PURGE, (now,))
                     self._last_purge_us = now
         except BaseException as exc:
-            self._claims_done += len(batch)
-            self._answer(batch, exc)
+            # The frontiers the failed transaction grew are dropped with it (never kept).
+            self._claims_done += len(claims)
+            self._appends_done += len(appends)
+            self._answer(claims, appends, exc)
             raise
+        self._log_writer.keep(frontiers)
         self._transactions += 1
         self._nonce_batches += 1
-        self._last_batch_size = len(batch)
-        claimed = sum(results)
-        self._nonces_claimed += claimed
-        self._nonces_refused += len(batch) - claimed
-        self._claims_done += len(batch)
-        self._answer(batch, results)
+        self._last_batch_size = len(claims) + len(appends)
+        won = sum(claimed)
+        self._nonces_claimed += won
+        self._nonces_refused += len(claims) - won
+        self._claims_done += len(claims)
+        self._log_entries_appended += len(appends)
+        self._appends_done += len(appends)
+        self._answer(claims, appends, (claimed, indexes))
 
-    def _answer(self, batch: list[_Claim], results: list[bool] | BaseException) -> None:
+    def _answer(
+        self,
+        claims: list[_Claim],
+        appends: list[LogAppend],
+        outcome: tuple[list[bool], list[int]] | BaseException,
+    ) -> None:
         # RuntimeError: the event loop is closed, so nobody is waiting any more.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_settle, batch, results)
+            self._loop.call_soon_threadsafe(_settle, claims, appends, outcome)
 
     async def purge_expired_nonces(self, now: datetime) -> int:
         """Forget the nonces that expired at or before now; return how many."""
@@ -857,6 +955,207 @@ class SqliteStore:
                 )
                 for evidence_id, kind, detail, recorded_at in rows
             ]
+
+        return await self._read(read)
+
+    # -- access logs ---------------------------------------------------------------------------
+
+    async def append_log(self, log: str, entry: bytes, key: bytes) -> int:
+        """Append one entry to a log and return its index, once durable.
+
+        Appends are group-committed with each other and with nonce claims (see _commit_group
+        and _log_writer), so many callers share one transaction. If the caller is cancelled
+        the append still happens.
+        """
+        self._check_open()
+        if not log:
+            raise ValueError("the log name is empty")
+        if not entry:
+            raise ValueError("the log entry is empty")
+        if not key:
+            raise ValueError("the entry's key is empty")
+        append = LogAppend(log, bytes(entry), bytes(key), self._loop.create_future())
+        self._enqueue(append)
+        self._appends_submitted += 1
+        return await append.future
+
+    async def log_size(self, log: str) -> int:
+        """How many entries the log holds (0 for a log never written)."""
+
+        def read() -> int:
+            row = self._read_conn.execute(sql.LOG_SIZE, (log,)).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._read(read)
+
+    async def log_nodes(
+        self, log: str, nodes: Collection[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """The hashes of perfect subtrees (level, index) of the log's tree.
+
+        One statement of len(nodes) primary-key lookups.
+
+        Raises:
+            StoreError: a node is not stored (it lies beyond the log's size).
+        """
+        wanted = list(nodes)
+        if not wanted:
+            return {}
+        return await self._read(lambda: load_nodes(self._read_conn, log, wanted))
+
+    async def log_entries(self, log: str, start: int, limit: int) -> list[LogEntry]:
+        """Up to limit entries of the log from index start, in index order."""
+        if start < 0:
+            raise ValueError("start must be 0 or more")
+        if limit < 1:
+            raise ValueError("limit must be 1 or more")
+        return await self._read(
+            lambda: [
+                LogEntry(
+                    log=log,
+                    index=int(index),
+                    entry=bytes(entry),
+                    key=None if key is None else bytes(key),
+                )
+                for index, entry, key in self._read_conn.execute(
+                    sql.LOG_ENTRIES, (log, start, limit)
+                ).fetchall()
+            ]
+        )
+
+    async def logs(self) -> list[str]:
+        """The logs that hold at least one entry or checkpoint, by name."""
+        return await self._read(
+            lambda: [str(row[0]) for row in self._read_conn.execute(sql.LOGS).fetchall()]
+        )
+
+    async def erase_log_keys(self, log: str, indexes: Collection[int]) -> int:
+        """Delete the commitment keys of these entries (erasure); return how many were held.
+
+        The entries, and so the tree, are untouched.
+        """
+        rows = [(log, int(index)) for index in dict.fromkeys(indexes)]
+        if not rows:
+            return 0
+
+        def write() -> int:
+            with immediate(self._write_conn):
+                erased = self._write_conn.executemany(sql.DELETE_LOG_KEY, rows).rowcount
+            self._transactions += 1
+            return erased
+
+        return await self._write(write)
+
+    async def put_checkpoint(
+        self, log: str, size: int, root: bytes, note: str, signed_at: datetime
+    ) -> None:
+        """Keep a checkpoint the node signed; one already kept with this size and root is left
+        as it is.
+
+        Raises:
+            StoreConflictError: a checkpoint of this size is kept with another root, or a
+                larger one is kept already (checkpoints only grow).
+        """
+        if size < 0:
+            raise ValueError("a checkpoint's size is 0 or more")
+        signed_us = sql.to_us(signed_at)
+        name = f"{log}/checkpoints/{size}"
+
+        def write() -> None:
+            conn = self._write_conn
+            with immediate(conn):
+                row = conn.execute(sql.CHECKPOINT_ROOT, (log, size)).fetchone()
+                if row is not None:
+                    if bytes(row[0]) == root:
+                        return  # kept already: a retry
+                    raise StoreConflictError(
+                        f"a checkpoint of {log!r} at size {size} is kept with another root",
+                        [name],
+                    )
+                (largest,) = conn.execute(sql.LARGEST_CHECKPOINT_SIZE, (log,)).fetchone()
+                if largest is not None and largest > size:
+                    raise StoreConflictError(
+                        f"a larger checkpoint of {log!r} (size {largest}) is kept: "
+                        f"checkpoints only grow",
+                        [name],
+                    )
+                conn.execute(sql.INSERT_CHECKPOINT, (log, size, root, note, signed_us))
+                conn.execute(sql.ENSURE_LOG_HEAD, (log,))
+            self._transactions += 1
+
+        await self._write(write)
+
+    async def checkpoints(self, log: str) -> list[StoredCheckpoint]:
+        """Every checkpoint of the log, by size, with its cosignatures."""
+
+        def read() -> list[StoredCheckpoint]:
+            conn = self._read_conn
+            lines: dict[int, list[str]] = {}
+            # One read transaction, so the two queries see the same snapshot.
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(sql.CHECKPOINTS, (log,)).fetchall()
+                for size, line in conn.execute(sql.COSIGNATURES, (log,)):
+                    lines.setdefault(size, []).append(line)
+            finally:
+                conn.execute("COMMIT")
+            return [_checkpoint(log, row, lines.get(row[0], ())) for row in rows]
+
+        return await self._read(read)
+
+    async def latest_checkpoint(self, log: str) -> StoredCheckpoint | None:
+        """The largest checkpoint of the log, with its cosignatures; None if none."""
+
+        def read() -> StoredCheckpoint | None:
+            conn = self._read_conn
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute(sql.LATEST_CHECKPOINT, (log,)).fetchone()
+                if row is None:
+                    return None
+                lines = [line for (line,) in conn.execute(sql.COSIGNATURES_OF, (log, row[0]))]
+            finally:
+                conn.execute("COMMIT")
+            return _checkpoint(log, row, lines)
+
+        return await self._read(read)
+
+    async def add_cosignature(self, log: str, size: int, witness: str, line: str) -> bool:
+        """Keep a witness's cosignature line of the checkpoint of this size (replacing that
+        witness's earlier line for it); False if no such checkpoint is kept.
+
+        A replaced line counts as received now; the same line again changes nothing.
+        """
+
+        def write() -> bool:
+            conn = self._write_conn
+            with immediate(conn):
+                if conn.execute(sql.CHECKPOINT_ROOT, (log, size)).fetchone() is None:
+                    return False
+                conn.execute(sql.UPSERT_COSIGNATURE, (log, size, witness, line, self._now_us()))
+            self._transactions += 1
+            return True
+
+        return await self._write(write)
+
+    async def put_witnessed(self, origin: str, size: int, note: str) -> None:
+        """Remember the newest checkpoint of another log this node verified (as a witness)."""
+        if size < 0:
+            raise ValueError("a checkpoint's size is 0 or more")
+
+        def write() -> None:
+            with immediate(self._write_conn):
+                self._write_conn.execute(sql.UPSERT_WITNESSED, (origin, size, note, self._now_us()))
+            self._transactions += 1
+
+        await self._write(write)
+
+    async def witnessed(self, origin: str) -> tuple[int, str] | None:
+        """The (size, note) last remembered by put_witnessed for origin; None if none."""
+
+        def read() -> tuple[int, str] | None:
+            row = self._read_conn.execute(sql.WITNESSED, (origin,)).fetchone()
+            return None if row is None else (int(row[0]), str(row[1]))
 
         return await self._read(read)
 
