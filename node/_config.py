@@ -50,6 +50,10 @@ class NodeConfig:
             every sync_interval_seconds.
         sync_tls_roots: PEM file of the root certificates trusted for the peers' TLS; unset uses
             gRPC's default roots.
+        checkpoint_interval_seconds: how often the access log is checkpointed when it grew.
+        witness_logs: institutions whose access logs this node witnesses; empty: every other
+            member with a gRPC endpoint.
+        witness_interval_seconds: how often each witnessed log is checked and cosigned; 0: never.
     """
 
     path: Path
@@ -80,6 +84,9 @@ class NodeConfig:
     sync_page_size: int = 200
     sync_follow: bool = False
     sync_tls_roots: Path | None = None
+    checkpoint_interval_seconds: float = 60.0
+    witness_logs: tuple[str, ...] = ()
+    witness_interval_seconds: float = 300.0
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -144,6 +151,9 @@ class NodeConfig:
             sync_page_size=options.integer("sync", "page_size", 200),
             sync_follow=options.flag("sync", "follow", False),
             sync_tls_roots=resolve(options.text("sync", "tls_roots", "")),
+            checkpoint_interval_seconds=options.number("log", "checkpoint_interval_seconds", 60.0),
+            witness_logs=tuple(options.strings("log", "witness")),
+            witness_interval_seconds=options.number("log", "witness_interval_seconds", 300.0),
         )
         if not config.plaintext and not (config.tls_cert and config.tls_key):
             raise ConfigError(
@@ -155,6 +165,11 @@ class NodeConfig:
         if config.rate_per_second <= 0 or config.rate_burst < 1:
             raise ConfigError(f"{path}: limits.rate_per_second and rate_burst must be positive")
         _check_sync(config)
+        if config.checkpoint_interval_seconds <= 0 or config.witness_interval_seconds < 0:
+            raise ConfigError(
+                f"{path}: log.checkpoint_interval_seconds must be more than 0 and "
+                "log.witness_interval_seconds 0 or more"
+            )
         return config
 
     def passphrase(self) -> bytes | None:
@@ -337,4 +352,13 @@ page_size = 200
 follow = false
 # PEM root certificates trusted for the peers' TLS (unset: gRPC's default roots).
 # tls_roots = "tls/peer-roots.pem"
+
+[log]
+# Seconds between checkpoints of the access log (signed only when the log grew).
+checkpoint_interval_seconds = 60
+# Institutions whose access logs this node witnesses (checks consistency and cosigns);
+# empty: every other member with a gRPC endpoint.
+witness = []
+# Seconds between witnessing rounds; 0 turns witnessing off.
+witness_interval_seconds = 300
 """

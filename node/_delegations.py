@@ -26,7 +26,12 @@ from ._http import STATEMENTS_PATH
 from ._keys import ROLES, InstitutionKeys
 from ._runtime import Node
 
-__all__ = ["REFRESH_BEFORE", "fetch_partner_statements", "refresh_own_delegations"]
+__all__ = [
+    "REFRESH_BEFORE",
+    "apply_statement",
+    "fetch_partner_statements",
+    "refresh_own_delegations",
+]
 
 log = logging.getLogger("sseaun.node")
 _CONCURRENT_FETCHES = 8
@@ -124,10 +129,19 @@ async def fetch_partner_statements(node: Node, session: aiohttp.ClientSession) -
 
 
 async def _apply(node: Node, source: str, item: object) -> int:
-    """Apply one statement a partner served; stored under the institution it is about (a partner
-    may relay others' statements, which verify on their own)."""
+    """Apply one statement a partner served as JSON (see apply_statement)."""
     try:
         envelope = envelope_from_json(json.dumps(item))
+    except ProtocolError as exc:
+        log.info("statement served by %s refused: %s", source, exc.reason.value)
+        return 0
+    return await apply_statement(node, source, envelope)
+
+
+async def apply_statement(node: Node, source: str, envelope: Envelope) -> int:
+    """Apply one statement a partner served; stored under the institution it is about (a partner
+    may relay others' statements, which verify on their own). 1 if applied, else 0."""
+    try:
         if envelope.payload_type == payload_types.KEY_REVOCATION:
             revocation = node.keyring.accept_revocation(envelope)
             kind, about, key = "revocation", revocation.institution_id, revocation.key_id

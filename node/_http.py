@@ -52,6 +52,7 @@ def http_app(node: Node, *, serving: dict[str, bool]) -> web.Application:
             "institutions": list(node.config.institutions),
             "manifest_version": node.trust.current.version,
             "problems": problems,
+            "warnings": dict(node.warnings),
         }
         return web.json_response(body, status=200 if not problems else 503)
 

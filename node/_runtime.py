@@ -27,6 +27,7 @@ from sseaun.sdk.core import (
     verify_request,
 )
 
+from ._access_log import AccessLog
 from ._config import NodeConfig
 from ._keys import InstitutionKeys
 from ._metrics import Metrics
@@ -75,9 +76,24 @@ class Node:
         self.metrics = Metrics()
         self.rate = RateLimiter(config.rate_per_second, config.rate_burst)
         self.window = timedelta(seconds=config.clock_window_seconds)
+        #: What stops the node from serving properly (health NOT_SERVING), by kind.
         self.problems: dict[str, str] = {}
+        #: What the operator must look at, though the node serves on (e.g. a partner's log
+        #: showed two histories), by kind.
+        self.warnings: dict[str, str] = {}
         self._latest: OrderedDict[str, StoredRecord | None] = OrderedDict()
         self._adopting = asyncio.Lock()
+        #: The access log of each institution served that has keys here (spec LOG-1).
+        self.access_logs = {
+            institution: AccessLog(
+                store,
+                network_id=config.network_id,
+                institution=institution,
+                signer=held.log,
+                clock=clock,
+            )
+            for institution, held in keys.items()
+        }
 
     @classmethod
     async def open(cls, config: NodeConfig, store: Store, keys: dict[str, InstitutionKeys]) -> Node:
@@ -106,9 +122,17 @@ class Node:
         for _kind, statement in await store.statements():
             node._apply_statement(envelope_from_bytes(statement))
         for evidence in await store.evidence():
+            # Evidence outlives a restart, and so does the warning until an operator acts.
             if evidence.kind == "manifest-equivocation":
-                # Evidence outlives a restart, and so does the warning until an operator acts.
                 node.problems["manifest-equivocation"] = evidence.detail
+            elif evidence.kind == "log-inconsistency":
+                partner = evidence.detail.partition(":")[0]
+                node.warnings[f"log-inconsistent:{partner}"] = evidence.detail
+        for institution, access in node.access_logs.items():
+            try:
+                await access.check_head()
+            except ProtocolError:
+                node.problems[f"log-unsignable:{institution}"] = access.problem or ""
         for institution in config.institutions:
             if node.keyring.member(institution) is None:
                 # Serving is still useful (the manifest, the join in progress), so warn, not stop.
@@ -192,6 +216,20 @@ class Node:
         if not await self.store.claim_nonce(request.nonce_key, request.nonce_expires_at):
             raise ProtocolError(Reason.REPLAYED_NONCE, "this request was seen before")
         return request
+
+    async def log_call(
+        self, request: VerifiedRequest, outcome: str, record_names: Collection[str] = ()
+    ) -> int:
+        """Append the entry of an authenticated call to the audience's log; its index (LOG-3)."""
+        header = request.header
+        return await self.access_logs[header.audience].append(
+            caller=header.sender,
+            method=header.method,
+            purpose=header.purpose,
+            outcome=outcome,
+            record_names=list(record_names),
+            request_digest=request.digest,
+        )
 
     def context_for_unverified(self, envelope: Envelope, method: str) -> AnswerContext:
         """Who answers a request that did not verify: the first institution served.

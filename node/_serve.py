@@ -16,17 +16,19 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from sseaun.sdk.core import ProtocolError, envelope_from_json
-from sseaun.v1 import service_pb2
+from sseaun.v1 import access_log_pb2, service_pb2
 
 from ._config import NodeConfig
 from ._delegations import fetch_partner_statements, refresh_own_delegations
 from ._handlers import add_service
 from ._http import MANIFEST_PATH, http_app
 from ._keys import InstitutionKeys
+from ._log_service import AccessLogService
 from ._peer_sync import PeerSync
 from ._runtime import Node
 from ._services import ManifestService, RecordService
-from .store import SqliteStore
+from ._witness import Witness
+from .store import SqliteStore, StoreError
 
 __all__ = ["RunningNode", "serve_forever", "start_node"]
 
@@ -34,6 +36,7 @@ log = logging.getLogger("sseaun.node")
 SERVICE_NAMES = (
     service_pb2.DESCRIPTOR.services_by_name["ManifestService"].full_name,
     service_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
+    access_log_pb2.DESCRIPTOR.services_by_name["AccessLogService"].full_name,
 )
 
 
@@ -60,6 +63,8 @@ class RunningNode:
         self._tasks: list[asyncio.Task[None]] = []
         #: The peer sync running in the background (None when sync.peers is empty).
         self.peer_sync: PeerSync | None = None
+        #: The witness of partners' access logs.
+        self.witness = Witness(node)
 
     async def stop(self) -> None:
         """Health NOT_SERVING, drain calls within the bound, cancel the background tasks (the
@@ -84,6 +89,9 @@ class RunningNode:
         if self.node.config.sync_peers:
             self.peer_sync = PeerSync(self.node)
             self._tasks.append(asyncio.create_task(self.peer_sync.run_forever(), name="peer-sync"))
+        self._tasks.append(asyncio.create_task(self._checkpoints(), name="log-checkpoints"))
+        if self.node.config.witness_interval_seconds > 0:
+            self._tasks.append(asyncio.create_task(self.witness.run_forever(), name="witness"))
 
     async def _set_health(self) -> None:
         problem = self.node.manifest_problem()
@@ -147,6 +155,26 @@ class RunningNode:
             left = (self.node.trust.current.expires_at - datetime.now(UTC)).total_seconds()
             await asyncio.sleep(max(1.0, min(self.node.config.manifest_refresh_seconds, left)))
 
+    async def checkpoint_once(self) -> None:
+        """Sign a checkpoint of every log that grew since its last one (spec LOG-7)."""
+        for institution, access in self.node.access_logs.items():
+            try:
+                checkpoint = await access.sign()
+            except ProtocolError as exc:
+                self.node.problems[f"log-unsignable:{institution}"] = access.problem or exc.message
+                continue
+            except StoreError as exc:
+                log.error("checkpoint of %s not signed: %s", institution, exc)
+                continue
+            self.node.metrics.set_gauge(
+                f'sseaun_log_checkpoint_size{{log="{institution}"}}', checkpoint.size
+            )
+
+    async def _checkpoints(self) -> None:
+        while True:
+            await self.checkpoint_once()
+            await asyncio.sleep(self.node.config.checkpoint_interval_seconds)
+
     async def _purge_nonces(self) -> None:
         while True:
             await asyncio.sleep(60)
@@ -176,6 +204,11 @@ async def start_node(config: NodeConfig) -> RunningNode:
     services = service_pb2.DESCRIPTOR.services_by_name
     add_service(server, ManifestService(node), services["ManifestService"])
     add_service(server, RecordService(node), services["RecordService"])
+    add_service(
+        server,
+        AccessLogService(node),
+        access_log_pb2.DESCRIPTOR.services_by_name["AccessLogService"],
+    )
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(

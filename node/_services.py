@@ -79,10 +79,11 @@ class _Base:
         context: grpc.aio.ServicerContext[Any, Any],
         error: ProtocolError,
         answer: AnswerContext,
+        log_index: int | None = None,
     ) -> None:
         node = self.node
         signer = node.transport_signer(answer.responder).transport
-        signed = sign_error(answer, error, signer=signer, now=node.clock())
+        signed = sign_error(answer, error, signer=signer, now=node.clock(), log_index=log_index)
         retry = error.retry_after if isinstance(error, RateLimitedError) else None
         # The concrete aio context has abort_with_status; its abstract type lacks it (grpc#42733).
         await context.abort_with_status(status_for(error, signed, retry))  # type: ignore[attr-defined]
@@ -94,26 +95,44 @@ class _Base:
         method: str,
         purposes: frozenset[int],
         body_type: type[_B],
-        handle: Callable[[VerifiedRequest, _B], Awaitable[Message]],
+        handle: Callable[[VerifiedRequest, _B, list[str]], Awaitable[Message]],
         *,
         data: bool = True,
     ) -> Envelope:
+        """Authenticate, handle, log (spec LOG-3) and answer one unary call.
+
+        handle appends to its list the names of the records the call names or answers with;
+        they go into the log entry as commitments. No answer leaves before its entry is durable.
+        """
         node, started = self.node, time.perf_counter()
         envelope = _envelope_of(request)
         # The unverified context (a digest of the raw request) is built only on failure.
         answer: AnswerContext | None = None
+        index: int | None = None
         code = "OK"
         try:
             verified = await node.authenticate(envelope, method, purposes, data=data)
             answer = AnswerContext.for_request(verified)
-            result = await handle(verified, _parse_body(body_type, verified.body))
+            touched: list[str] = []
+            try:
+                result = await handle(verified, _parse_body(body_type, verified.body), touched)
+            except ProtocolError as exc:
+                index = await node.log_call(verified, exc.reason.value, touched)
+                raise
+            index = await node.log_call(verified, "OK", touched)
             signer = node.transport_signer(answer.responder).transport
             return sign_response(
-                answer, result.SerializeToString(), signer=signer, now=node.clock()
+                answer,
+                result.SerializeToString(),
+                signer=signer,
+                now=node.clock(),
+                log_index=index,
             )
         except ProtocolError as exc:
             code = exc.reason.status_code
-            await self._fail(context, exc, answer or node.context_for_unverified(envelope, method))
+            await self._fail(
+                context, exc, answer or node.context_for_unverified(envelope, method), index
+            )
             raise AssertionError("unreachable") from exc  # abort_with_status raises
         except Exception as exc:
             if isinstance(exc, asyncio.CancelledError | grpc.aio.AbortError):
@@ -138,7 +157,7 @@ class ManifestService(_Base, svc_grpc.ManifestServiceServicer):
     async def GetManifest(  # noqa: N802 - generated name
         self, request: svc.GetManifestRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> svc.GetManifestResponse:
-        async def handle(_: VerifiedRequest, body: svc.GetManifestBody) -> Message:
+        async def handle(_: VerifiedRequest, body: svc.GetManifestBody, __: list[str]) -> Message:
             trusted = (
                 self.node.trust.current
                 if body.version == 0
@@ -205,7 +224,10 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
     async def GetRecord(  # noqa: N802
         self, request: svc.GetRecordRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> svc.GetRecordResponse:
-        async def handle(verified: VerifiedRequest, body: svc.GetRecordBody) -> Message:
+        async def handle(
+            verified: VerifiedRequest, body: svc.GetRecordBody, touched: list[str]
+        ) -> Message:
+            touched.append(body.name)
             audience = verified.header.audience
             if not body.name.startswith(f"institutions/{audience}/"):
                 raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
@@ -234,7 +256,9 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
     async def ListRecords(  # noqa: N802
         self, request: svc.ListRecordsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> svc.ListRecordsResponse:
-        async def handle(verified: VerifiedRequest, body: svc.ListRecordsBody) -> Message:
+        async def handle(
+            verified: VerifiedRequest, body: svc.ListRecordsBody, touched: list[str]
+        ) -> Message:
             node = self.node
             parent = _check_parent(body.parent, verified.header.audience)
             size = _page_size(node, body.page_size)
@@ -258,6 +282,7 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
                 limit=size + 1,
                 changed_since=since,
             )
+            touched.extend(r.name for r in records[:size])
             result = svc.ListRecordsResult(
                 records=[envelope_from_bytes(r.envelope) for r in records[:size]]
             )
@@ -278,6 +303,8 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
         node, started = self.node, time.perf_counter()
         envelope = _envelope_of(request)
         answer = node.context_for_unverified(envelope, self.WATCH)
+        verified: VerifiedRequest | None = None
+        index: int | None = None
         code = "OK"
         try:
             verified = await node.authenticate(envelope, self.WATCH, ALL_PURPOSES)
@@ -297,9 +324,11 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
                 after = int(str(state["s"]))
             signer = node.transport_signer(answer.responder).transport
             previous, number = b"", 0
-            async for batch, last in self._batches(
+            async for batch, last, names in self._batches(
                 parent, verified.sender, after, size, body.follow
             ):
+                # One entry per page, with the records it carries (spec LOG-3).
+                index = await node.log_call(verified, "OK", names)
                 page = sign_feed_page(
                     answer,
                     batch.SerializeToString(),
@@ -308,12 +337,15 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
                     last=last,
                     signer=signer,
                     now=node.clock(),
+                    log_index=index,
                 )
                 previous, number = envelope_digest(page), number + 1
                 yield svc.WatchChangesResponse(page=page)
         except ProtocolError as exc:
             code = exc.reason.status_code
-            await self._fail(context, exc, answer)
+            if verified is not None:
+                index = await node.log_call(verified, exc.reason.value, [])
+            await self._fail(context, exc, answer, index if verified is not None else None)
         except Exception as exc:
             if isinstance(exc, asyncio.CancelledError | grpc.aio.AbortError):
                 raise
@@ -325,7 +357,7 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
 
     async def _batches(
         self, parent: str, reader: str, after: int, size: int, follow: bool
-    ) -> AsyncIterator[tuple[svc.ChangeBatch, bool]]:
+    ) -> AsyncIterator[tuple[svc.ChangeBatch, bool, list[str]]]:
         node = self.node
         first = True
         while True:
@@ -348,11 +380,12 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
                 )
             batch.cursor = self._cursor(parent, reader, after)
             batch.caught_up = len(records) < size
+            names = [record.name for record in records]
             if batch.caught_up and not follow:
-                yield batch, True
+                yield batch, True, names
                 return
             if records or first:  # a follower hears at once that the stream is open
-                yield batch, False
+                yield batch, False, names
             first = False
             if batch.caught_up:
                 await asyncio.sleep(_FEED_POLL_SECONDS)

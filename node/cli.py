@@ -1,4 +1,5 @@
-"""`sseaun node ...`: init, pin-manifest, serve, import, sync (registered through `sseaun.cli`)."""
+"""`sseaun node ...`: init, pin-manifest, serve, import, sync, audit (registered through
+`sseaun.cli`)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from sseaun.sdk.core import (
 )
 from sseaun.v1.manifest_pb2 import Endpoint, EndpointKind, Limits
 
+from ._audit import register as register_audit
 from ._config import ConfigError, NodeConfig, render_config
 from ._keys import InstitutionKeys, join_request
+from ._local import register_records
 from ._logging import configure_logging
 from .store import SqliteStore
 
@@ -350,3 +353,6 @@ def register(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     sync.add_argument("--quiet", action="store_true", help="no progress lines")
     sync.add_argument("--log-level", default="warning", choices=["debug", "info", "warning"])
     sync.set_defaults(handler=_sync)
+
+    register_audit(sub)  # `node audit verify` and `node audit reveal` (in _audit.py)
+    register_records(sub)  # `node records get|list` (in _local.py), each read logged

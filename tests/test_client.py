@@ -482,6 +482,7 @@ def test_the_public_api() -> None:
         "Keepalive",
         "NodeClient",
         "NodeError",
+        "Receipt",
         "RetryPolicy",
         "TransportError",
     ]

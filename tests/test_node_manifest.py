@@ -409,7 +409,7 @@ async def test_a_follow_stream_ends_when_the_manifest_expires(chain: Chain, tmp_
     node.clock = lambda: now[0]
     try:
         feed = RecordService(node)._batches(COURSES_OF_CHULA, YNU, 0, 10, True)
-        batch, last = await anext(feed)
+        batch, last, _names = await anext(feed)
         assert not last and batch.caught_up  # the follower hears the stream is open
         now[0] = node.manifest.expires_at
         with pytest.raises(ProtocolError) as ended:

@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 
 from sseaun.sdk.core import ProtocolError
 
-from . import _envelope, _keys, _manifest
+from . import _audit, _envelope, _keys, _manifest
 from ._io import CliError
 
 __all__ = ["main"]
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         "the universities of the South and Southeast Asian University Network.",
     )
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
-    for register in (_keys.register, _envelope.register, _manifest.register):
+    for register in (_keys.register, _envelope.register, _manifest.register, _audit.register):
         register(groups)
     for entry in sorted(entry_points(group="sseaun.cli"), key=lambda e: e.name):
         plugin: Register = entry.load()

@@ -26,6 +26,7 @@ within the call's deadline.
 from ._async import AsyncNodeClient
 from ._config import DEFAULT_MAX_MESSAGE_SIZE, ClientConfig, Keepalive, RetryPolicy
 from ._errors import AnswerVerificationError, ClientError, NodeError, TransportError
+from ._receipt import Receipt
 from ._sync import NodeClient
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Keepalive",
     "NodeClient",
     "NodeError",
+    "Receipt",
     "RetryPolicy",
     "TransportError",
 ]

@@ -30,6 +30,21 @@ import grpc
 from google.protobuf.message import Message
 
 from sseaun.sdk.core import KeyRing
+from sseaun.v1.access_log_pb2 import (
+    AddCosignatureBody,
+    AddCosignatureRequest,
+    AddCosignatureResult,
+    GetCheckpointBody,
+    GetCheckpointRequest,
+    GetCheckpointResult,
+    GetConsistencyProofBody,
+    GetConsistencyProofRequest,
+    GetConsistencyProofResult,
+    GetInclusionProofBody,
+    GetInclusionProofRequest,
+    GetInclusionProofResult,
+)
+from sseaun.v1.access_log_pb2_grpc import AccessLogServiceStub
 from sseaun.v1.auth_pb2 import Purpose
 from sseaun.v1.envelope_pb2 import Envelope
 from sseaun.v1.service_pb2 import (
@@ -51,7 +66,12 @@ from sseaun.v1.service_pb2_grpc import ManifestServiceStub, RecordServiceStub
 from ._attempts import Attempts
 from ._channel import channel_credentials, channel_options, raw_status
 from ._config import ClientConfig
+from ._errors import NodeError
 from ._exchange import (
+    ADD_COSIGNATURE,
+    GET_CHECKPOINT,
+    GET_CONSISTENCY_PROOF,
+    GET_INCLUSION_PROOF,
     GET_MANIFEST,
     GET_RECORD,
     LIST_RECORDS,
@@ -59,8 +79,10 @@ from ._exchange import (
     Exchange,
     LogicalCall,
 )
+from ._receipt import Receipt
 
 if TYPE_CHECKING:
+    from sseaun.v1.access_log_pb2_grpc import AccessLogServiceAsyncStub
     from sseaun.v1.service_pb2_grpc import ManifestServiceAsyncStub, RecordServiceAsyncStub
 
 __all__ = ["AsyncNodeClient"]
@@ -92,6 +114,7 @@ class AsyncNodeClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._manifests: ManifestServiceAsyncStub | None = None
         self._records: RecordServiceAsyncStub | None = None
+        self._logs: AccessLogServiceAsyncStub | None = None
         self._random = secrets.SystemRandom().random
 
     @property
@@ -111,6 +134,7 @@ class AsyncNodeClient:
         self._channel = channel
         self._manifests = ManifestServiceStub(channel)
         self._records = RecordServiceStub(channel)
+        self._logs = AccessLogServiceStub(channel)
         return self
 
     async def __aexit__(
@@ -125,6 +149,7 @@ class AsyncNodeClient:
         """Close the channel; calls in flight are cancelled."""
         channel, self._channel = self._channel, None
         self._manifests = self._records = None
+        self._logs = None
         if channel is not None:
             await channel.close(grace=None)
 
@@ -144,6 +169,7 @@ class AsyncNodeClient:
         send: Callable[[Envelope, float], Awaitable[Envelope]],
         result_type: type[_M],
         timeout: float | None,
+        receipt: Receipt | None = None,
     ) -> _M:
         attempts = self._attempts(call, timeout)
         while True:
@@ -151,9 +177,15 @@ class AsyncNodeClient:
             try:
                 answer = await send(request, remaining)
             except grpc.RpcError as exc:
-                await asyncio.sleep(attempts.failed(raw_status(exc), exc))
+                try:
+                    delay = attempts.failed(raw_status(exc), exc)
+                except NodeError as error:
+                    if receipt is not None:
+                        receipt.fill_error(request, error)
+                    raise
+                await asyncio.sleep(delay)
                 continue
-            return attempts.open(answer, result_type)
+            return attempts.open(answer, result_type, receipt)
 
     async def get_manifest(
         self,
@@ -161,6 +193,7 @@ class AsyncNodeClient:
         *,
         purpose: int = _NETWORK_OPERATIONS,
         timeout: float | None = None,
+        receipt: Receipt | None = None,
     ) -> GetManifestResult:
         """A manifest version the node holds (0: the newest it trusts), with its statements.
 
@@ -180,15 +213,22 @@ class AsyncNodeClient:
             )
             return reply.response
 
-        return await self._unary(call, send, GetManifestResult, timeout)
+        return await self._unary(call, send, GetManifestResult, timeout, receipt)
 
     async def get_record(
-        self, name: str, version: int = 0, *, purpose: int, timeout: float | None = None
+        self,
+        name: str,
+        version: int = 0,
+        *,
+        purpose: int,
+        timeout: float | None = None,
+        receipt: Receipt | None = None,
     ) -> GetRecordResult:
         """One record by name (version 0: the newest), exactly as its issuer signed it.
 
         Args:
             purpose: why the caller asks (a ``sseaun.v1.Purpose``); the caller must choose.
+            receipt: filled with the request and the node's log index of this call.
 
         Raises:
             NodeError, AnswerVerificationError, TransportError: as for get_manifest.
@@ -200,7 +240,7 @@ class AsyncNodeClient:
             reply = await records.GetRecord(GetRecordRequest(request=request), timeout=remaining)
             return reply.response
 
-        return await self._unary(call, send, GetRecordResult, timeout)
+        return await self._unary(call, send, GetRecordResult, timeout, receipt)
 
     async def list_records_page(
         self,
@@ -211,8 +251,11 @@ class AsyncNodeClient:
         *,
         purpose: int,
         timeout: float | None = None,
+        receipt: Receipt | None = None,
     ) -> ListRecordsResult:
         """One page of a collection (AIP-158); pass its next_page_token for the next page.
+
+        receipt, if given, is filled with the request and the node's log index of this call.
 
         Raises:
             NodeError, AnswerVerificationError, TransportError: as for get_manifest;
@@ -233,7 +276,7 @@ class AsyncNodeClient:
             )
             return reply.response
 
-        result = await self._unary(call, send, ListRecordsResult, timeout)
+        result = await self._unary(call, send, ListRecordsResult, timeout, receipt)
         self._exchange.next_page_token(call, page_token, result)
         return result
 
@@ -268,6 +311,117 @@ class AsyncNodeClient:
             token = result.next_page_token
             if not token:
                 return
+
+    def _log_stub(self) -> AccessLogServiceAsyncStub:
+        self._stubs()
+        assert self._logs is not None
+        return self._logs
+
+    async def get_checkpoint(
+        self,
+        min_size: int = 0,
+        *,
+        purpose: int = _NETWORK_OPERATIONS,
+        timeout: float | None = None,
+        receipt: Receipt | None = None,
+    ) -> GetCheckpointResult:
+        """The newest checkpoint of the audience's access log, with its cosignatures (LOG-8).
+
+        With min_size the node signs a fresh one if its newest is smaller. The note is returned
+        as signed: verify it with ``verify_checkpoint`` and the log's LOG key.
+
+        Raises:
+            NodeError (e.g. OUT_OF_RANGE), AnswerVerificationError, TransportError.
+        """
+        logs = self._log_stub()
+        call = LogicalCall.new(GET_CHECKPOINT, GetCheckpointBody(min_size=min_size), purpose)
+
+        async def send(request: Envelope, remaining: float) -> Envelope:
+            reply = await logs.GetCheckpoint(
+                GetCheckpointRequest(request=request), timeout=remaining
+            )
+            return reply.response
+
+        return await self._unary(call, send, GetCheckpointResult, timeout, receipt)
+
+    async def get_inclusion_proof(
+        self,
+        index: int,
+        tree_size: int,
+        *,
+        purpose: int = _NETWORK_OPERATIONS,
+        timeout: float | None = None,
+    ) -> GetInclusionProofResult:
+        """The audit path of log entry index in the tree of tree_size; the entry itself when
+        it records this caller's own call.
+
+        Raises:
+            NodeError (e.g. OUT_OF_RANGE), AnswerVerificationError, TransportError.
+        """
+        logs = self._log_stub()
+        body = GetInclusionProofBody(index=index, tree_size=tree_size)
+        call = LogicalCall.new(GET_INCLUSION_PROOF, body, purpose)
+
+        async def send(request: Envelope, remaining: float) -> Envelope:
+            reply = await logs.GetInclusionProof(
+                GetInclusionProofRequest(request=request), timeout=remaining
+            )
+            return reply.response
+
+        return await self._unary(call, send, GetInclusionProofResult, timeout)
+
+    async def get_consistency_proof(
+        self,
+        old_size: int,
+        new_size: int,
+        *,
+        purpose: int = _NETWORK_OPERATIONS,
+        timeout: float | None = None,
+        answer: list[Envelope] | None = None,
+    ) -> GetConsistencyProofResult:
+        """The consistency proof between two sizes of the audience's log.
+
+        Args:
+            answer: if given, the node's signed answer envelope is appended to it (evidence,
+                should the proof not verify).
+
+        Raises:
+            NodeError (e.g. OUT_OF_RANGE), AnswerVerificationError, TransportError.
+        """
+        logs = self._log_stub()
+        body = GetConsistencyProofBody(old_size=old_size, new_size=new_size)
+        call = LogicalCall.new(GET_CONSISTENCY_PROOF, body, purpose)
+
+        async def send(request: Envelope, remaining: float) -> Envelope:
+            reply = await logs.GetConsistencyProof(
+                GetConsistencyProofRequest(request=request), timeout=remaining
+            )
+            if answer is not None:
+                answer.append(reply.response)
+            return reply.response
+
+        return await self._unary(call, send, GetConsistencyProofResult, timeout)
+
+    async def add_cosignature(
+        self, checkpoint: str, *, timeout: float | None = None
+    ) -> AddCosignatureResult:
+        """Hand the audience a cosignature of its checkpoint (this caller as witness, LOG-10).
+
+        Raises:
+            NodeError (e.g. PROOF_INVALID, NOT_FOUND), AnswerVerificationError, TransportError.
+        """
+        logs = self._log_stub()
+        call = LogicalCall.new(
+            ADD_COSIGNATURE, AddCosignatureBody(checkpoint=checkpoint), _NETWORK_OPERATIONS
+        )
+
+        async def send(request: Envelope, remaining: float) -> Envelope:
+            reply = await logs.AddCosignature(
+                AddCosignatureRequest(request=request), timeout=remaining
+            )
+            return reply.response
+
+        return await self._unary(call, send, AddCosignatureResult, timeout)
 
     async def watch_changes(
         self,

@@ -25,6 +25,7 @@ from sseaun.v1.envelope_pb2 import Envelope
 
 from ._errors import TransportError
 from ._exchange import Exchange, FeedChain, LogicalCall, RawStatus
+from ._receipt import Receipt
 from ._retry import Deadline, retry_delay
 
 __all__ = ["Attempts"]
@@ -86,9 +87,9 @@ class Attempts:
         self._chain = self._exchange.feed(self._call, request, follow=follow)
         return request, remaining, self._chain
 
-    def open(self, answer: Envelope, result_type: type[_M]) -> _M:
+    def open(self, answer: Envelope, result_type: type[_M], receipt: Receipt | None = None) -> _M:
         """The verified result of the current attempt (see Exchange.open_response)."""
-        return self._exchange.open_response(self._call, self.request, answer, result_type)
+        return self._exchange.open_response(self._call, self.request, answer, result_type, receipt)
 
     def failed(self, status: RawStatus, cause: BaseException | None = None) -> float:
         """The current attempt failed with status: seconds to wait before the next one.

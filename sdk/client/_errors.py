@@ -53,6 +53,7 @@ class NodeError(ProtocolError, ClientError):
         retry_after: the delay the node asked for (``google.rpc.RetryInfo``), if any. RetryInfo
             travels beside the signed error, not inside it, so it is advisory only.
         answer_digest: SHA-256 of PAE of the signed error: evidence of what the node said.
+        log_index: the node's access-log entry of the call, if it logged it (spec LOG-6).
     """
 
     signed = True
@@ -66,6 +67,7 @@ class NodeError(ProtocolError, ClientError):
         retry_after: timedelta | None,
         request_id: str,
         answer_digest: bytes,
+        log_index: int | None = None,
     ) -> None:
         super().__init__(
             error.reason,
@@ -78,6 +80,7 @@ class NodeError(ProtocolError, ClientError):
         self.retry_after = retry_after
         self.request_id = request_id
         self.answer_digest = answer_digest
+        self.log_index = log_index
 
     def diagnostics(self) -> str:
         return (

@@ -44,8 +44,13 @@ from sseaun.v1.service_pb2 import ChangeBatch, ListRecordsResult
 
 from ._config import ClientConfig
 from ._errors import AnswerVerificationError, ClientError, NodeError, TransportError
+from ._receipt import Receipt
 
 __all__ = [
+    "ADD_COSIGNATURE",
+    "GET_CHECKPOINT",
+    "GET_CONSISTENCY_PROOF",
+    "GET_INCLUSION_PROOF",
     "GET_MANIFEST",
     "GET_RECORD",
     "LIST_RECORDS",
@@ -62,6 +67,10 @@ GET_MANIFEST = "/sseaun.v1.ManifestService/GetManifest"
 GET_RECORD = "/sseaun.v1.RecordService/GetRecord"
 LIST_RECORDS = "/sseaun.v1.RecordService/ListRecords"
 WATCH_CHANGES = "/sseaun.v1.RecordService/WatchChanges"
+GET_CHECKPOINT = "/sseaun.v1.AccessLogService/GetCheckpoint"
+GET_INCLUSION_PROOF = "/sseaun.v1.AccessLogService/GetInclusionProof"
+GET_CONSISTENCY_PROOF = "/sseaun.v1.AccessLogService/GetConsistencyProof"
+ADD_COSIGNATURE = "/sseaun.v1.AccessLogService/AddCosignature"
 
 #: The trailer that carries a serialised google.rpc.Status (gRPC proposal L44).
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -231,18 +240,28 @@ class Exchange:
             retry_after=retry_after,
             request_id=call.request_id,
             answer_digest=answer.digest,
+            log_index=answer.log_index,
         )
 
     def open_response(
-        self, call: LogicalCall, request: Envelope, answer: Envelope, result_type: type[_M]
+        self,
+        call: LogicalCall,
+        request: Envelope,
+        answer: Envelope,
+        result_type: type[_M],
+        receipt: Receipt | None = None,
     ) -> _M:
         """The result of a unary answer, parsed from the verified body.
+
+        receipt, if given, is filled from the verified answer, signed error included.
 
         Raises:
             AnswerVerificationError: the answer did not verify, is unbound, or does not parse.
             NodeError: the answer is a verified signed error.
         """
         opened = self.verify(call, request, answer, None)
+        if receipt is not None:
+            receipt.fill(request, opened)
         if opened.error is not None:
             raise self.node_error(call, opened, answer, transport_code="OK", retry_after=None)
         result = result_type()

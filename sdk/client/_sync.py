@@ -30,6 +30,21 @@ import grpc
 from google.protobuf.message import Message
 
 from sseaun.sdk.core import KeyRing
+from sseaun.v1.access_log_pb2 import (
+    AddCosignatureBody,
+    AddCosignatureRequest,
+    AddCosignatureResult,
+    GetCheckpointBody,
+    GetCheckpointRequest,
+    GetCheckpointResult,
+    GetConsistencyProofBody,
+    GetConsistencyProofRequest,
+    GetConsistencyProofResult,
+    GetInclusionProofBody,
+    GetInclusionProofRequest,
+    GetInclusionProofResult,
+)
+from sseaun.v1.access_log_pb2_grpc import AccessLogServiceStub
 from sseaun.v1.auth_pb2 import Purpose
 from sseaun.v1.envelope_pb2 import Envelope
 from sseaun.v1.service_pb2 import (
@@ -51,7 +66,12 @@ from sseaun.v1.service_pb2_grpc import ManifestServiceStub, RecordServiceStub
 from ._attempts import Attempts
 from ._channel import channel_credentials, channel_options, raw_status
 from ._config import ClientConfig
+from ._errors import NodeError
 from ._exchange import (
+    ADD_COSIGNATURE,
+    GET_CHECKPOINT,
+    GET_CONSISTENCY_PROOF,
+    GET_INCLUSION_PROOF,
     GET_MANIFEST,
     GET_RECORD,
     LIST_RECORDS,
@@ -59,6 +79,7 @@ from ._exchange import (
     Exchange,
     LogicalCall,
 )
+from ._receipt import Receipt
 
 __all__ = ["NodeClient"]
 
@@ -92,6 +113,7 @@ class NodeClient:
         self._channel: grpc.Channel | None = channel
         self._manifests = ManifestServiceStub(channel)
         self._records = RecordServiceStub(channel)
+        self._logs = AccessLogServiceStub(channel)
         self._random = secrets.SystemRandom().random
 
     @property
@@ -130,6 +152,7 @@ class NodeClient:
         send: Callable[[Envelope, float], Envelope],
         result_type: type[_M],
         timeout: float | None,
+        receipt: Receipt | None = None,
     ) -> _M:
         attempts = self._attempts(call, timeout)
         while True:
@@ -137,9 +160,15 @@ class NodeClient:
             try:
                 answer = send(request, remaining)
             except grpc.RpcError as exc:
-                time.sleep(attempts.failed(raw_status(exc), exc))
+                try:
+                    delay = attempts.failed(raw_status(exc), exc)
+                except NodeError as error:
+                    if receipt is not None:
+                        receipt.fill_error(request, error)
+                    raise
+                time.sleep(delay)
                 continue
-            return attempts.open(answer, result_type)
+            return attempts.open(answer, result_type, receipt)
 
     def get_manifest(
         self,
@@ -147,10 +176,12 @@ class NodeClient:
         *,
         purpose: int = _NETWORK_OPERATIONS,
         timeout: float | None = None,
+        receipt: Receipt | None = None,
     ) -> GetManifestResult:
         """A manifest version the node holds (0: the newest it trusts), with its statements.
 
         The manifest inside is returned as signed: verify it with ``ManifestTrust`` before use.
+        receipt, if given, is filled with the request and the node's log index of this call.
 
         Raises:
             NodeError: the node's signed error (e.g. NOT_FOUND for a version it lacks).
@@ -164,15 +195,22 @@ class NodeClient:
             reply = manifests.GetManifest(GetManifestRequest(request=request), timeout=remaining)
             return reply.response
 
-        return self._unary(call, send, GetManifestResult, timeout)
+        return self._unary(call, send, GetManifestResult, timeout, receipt)
 
     def get_record(
-        self, name: str, version: int = 0, *, purpose: int, timeout: float | None = None
+        self,
+        name: str,
+        version: int = 0,
+        *,
+        purpose: int,
+        timeout: float | None = None,
+        receipt: Receipt | None = None,
     ) -> GetRecordResult:
         """One record by name (version 0: the newest), exactly as its issuer signed it.
 
         Args:
             purpose: why the caller asks (a ``sseaun.v1.Purpose``); the caller must choose.
+            receipt: filled with the request and the node's log index of this call.
 
         Raises:
             NodeError, AnswerVerificationError, TransportError: as for get_manifest.
@@ -184,7 +222,7 @@ class NodeClient:
             reply = records.GetRecord(GetRecordRequest(request=request), timeout=remaining)
             return reply.response
 
-        return self._unary(call, send, GetRecordResult, timeout)
+        return self._unary(call, send, GetRecordResult, timeout, receipt)
 
     def list_records_page(
         self,
@@ -195,8 +233,11 @@ class NodeClient:
         *,
         purpose: int,
         timeout: float | None = None,
+        receipt: Receipt | None = None,
     ) -> ListRecordsResult:
         """One page of a collection (AIP-158); pass its next_page_token for the next page.
+
+        receipt, if given, is filled with the request and the node's log index of this call.
 
         Raises:
             NodeError, AnswerVerificationError, TransportError: as for get_manifest;
@@ -215,7 +256,7 @@ class NodeClient:
             reply = records.ListRecords(ListRecordsRequest(request=request), timeout=remaining)
             return reply.response
 
-        result = self._unary(call, send, ListRecordsResult, timeout)
+        result = self._unary(call, send, ListRecordsResult, timeout, receipt)
         self._exchange.next_page_token(call, page_token, result)
         return result
 
@@ -249,6 +290,112 @@ class NodeClient:
             token = result.next_page_token
             if not token:
                 return
+
+    def _log_stub(self) -> AccessLogServiceStub:
+        self._stubs()
+        return self._logs
+
+    def get_checkpoint(
+        self,
+        min_size: int = 0,
+        *,
+        purpose: int = _NETWORK_OPERATIONS,
+        timeout: float | None = None,
+        receipt: Receipt | None = None,
+    ) -> GetCheckpointResult:
+        """The newest checkpoint of the audience's access log, with its cosignatures (LOG-8).
+
+        With min_size the node signs a fresh one if its newest is smaller. The note is returned
+        as signed: verify it with ``verify_checkpoint`` and the log's LOG key.
+
+        Raises:
+            NodeError (e.g. OUT_OF_RANGE), AnswerVerificationError, TransportError.
+        """
+        logs = self._log_stub()
+        call = LogicalCall.new(GET_CHECKPOINT, GetCheckpointBody(min_size=min_size), purpose)
+
+        def send(request: Envelope, remaining: float) -> Envelope:
+            reply = logs.GetCheckpoint(GetCheckpointRequest(request=request), timeout=remaining)
+            return reply.response
+
+        return self._unary(call, send, GetCheckpointResult, timeout, receipt)
+
+    def get_inclusion_proof(
+        self,
+        index: int,
+        tree_size: int,
+        *,
+        purpose: int = _NETWORK_OPERATIONS,
+        timeout: float | None = None,
+    ) -> GetInclusionProofResult:
+        """The audit path of log entry index in the tree of tree_size; the entry itself when
+        it records this caller's own call.
+
+        Raises:
+            NodeError (e.g. OUT_OF_RANGE), AnswerVerificationError, TransportError.
+        """
+        logs = self._log_stub()
+        body = GetInclusionProofBody(index=index, tree_size=tree_size)
+        call = LogicalCall.new(GET_INCLUSION_PROOF, body, purpose)
+
+        def send(request: Envelope, remaining: float) -> Envelope:
+            reply = logs.GetInclusionProof(
+                GetInclusionProofRequest(request=request), timeout=remaining
+            )
+            return reply.response
+
+        return self._unary(call, send, GetInclusionProofResult, timeout)
+
+    def get_consistency_proof(
+        self,
+        old_size: int,
+        new_size: int,
+        *,
+        purpose: int = _NETWORK_OPERATIONS,
+        timeout: float | None = None,
+        answer: list[Envelope] | None = None,
+    ) -> GetConsistencyProofResult:
+        """The consistency proof between two sizes of the audience's log.
+
+        Args:
+            answer: if given, the node's signed answer envelope is appended to it (evidence,
+                should the proof not verify).
+
+        Raises:
+            NodeError (e.g. OUT_OF_RANGE), AnswerVerificationError, TransportError.
+        """
+        logs = self._log_stub()
+        body = GetConsistencyProofBody(old_size=old_size, new_size=new_size)
+        call = LogicalCall.new(GET_CONSISTENCY_PROOF, body, purpose)
+
+        def send(request: Envelope, remaining: float) -> Envelope:
+            reply = logs.GetConsistencyProof(
+                GetConsistencyProofRequest(request=request), timeout=remaining
+            )
+            if answer is not None:
+                answer.append(reply.response)
+            return reply.response
+
+        return self._unary(call, send, GetConsistencyProofResult, timeout)
+
+    def add_cosignature(
+        self, checkpoint: str, *, timeout: float | None = None
+    ) -> AddCosignatureResult:
+        """Hand the audience a cosignature of its checkpoint (this caller as witness, LOG-10).
+
+        Raises:
+            NodeError (e.g. PROOF_INVALID, NOT_FOUND), AnswerVerificationError, TransportError.
+        """
+        logs = self._log_stub()
+        call = LogicalCall.new(
+            ADD_COSIGNATURE, AddCosignatureBody(checkpoint=checkpoint), _NETWORK_OPERATIONS
+        )
+
+        def send(request: Envelope, remaining: float) -> Envelope:
+            reply = logs.AddCosignature(AddCosignatureRequest(request=request), timeout=remaining)
+            return reply.response
+
+        return self._unary(call, send, AddCosignatureResult, timeout)
 
     def watch_changes(
         self,

@@ -7,6 +7,7 @@ from . import _access_log as access_log
 from . import _catalogue as catalogue
 from . import _conversion as conversion
 from . import _lifecycle as lifecycle
+from . import _log_evidence as log_evidence
 from . import _merkle as merkle
 from . import _payload_types as payload_types
 from . import _records as records
@@ -126,6 +127,7 @@ __all__ = [
     "lifecycle",
     "listed_key",
     "load_public_pem",
+    "log_evidence",
     "merkle",
     "note_key_id",
     "pae",

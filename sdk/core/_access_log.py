@@ -16,19 +16,29 @@ from datetime import datetime
 
 from sseaun.v1.access_log_pb2 import AccessLogEntry
 
-from ._merkle import leaf_hash
+from ._checkpoint import Checkpoint, SignedNote, verify_checkpoint
+from ._errors import ProtocolError, Reason
+from ._merkle import leaf_hash, verify_inclusion
 from ._time import to_timestamp
 
 __all__ = [
     "ENTRY_KEY_SIZE",
     "access_entry",
+    "check_logged_call",
     "commit_record",
     "entry_leaf",
+    "log_origin",
     "new_entry_key",
     "record_in_entry",
+    "verify_log_checkpoint",
 ]
 
 ENTRY_KEY_SIZE = 32
+
+
+def log_origin(network_id: str, institution: str) -> str:
+    """The checkpoint origin (and note signer name) of an institution's log (spec LOG-1)."""
+    return f"{institution}/sseaun/{network_id}/access-log"
 
 
 def new_entry_key() -> bytes:
@@ -77,3 +87,50 @@ def record_in_entry(entry: bytes, entry_key: bytes, record_name: str) -> bool:
     commitment = commit_record(entry_key, record_name)
     parsed = AccessLogEntry.FromString(entry)
     return any(hmac.compare_digest(commitment, c) for c in parsed.record_commitments)
+
+
+def verify_log_checkpoint(note: SignedNote, origin: str, keys: Sequence[bytes]) -> Checkpoint:
+    """The checkpoint of a note signed by any of the log's keys, for the expected origin.
+
+    Raises:
+        ProtocolError: MALFORMED, KEY_UNKNOWN, PROOF_INVALID (as verify_checkpoint); PROOF_INVALID
+            also when the note is for another log.
+    """
+    error = ProtocolError(Reason.KEY_UNKNOWN, "no key of this log is known")
+    for key in keys:
+        try:
+            checkpoint = verify_checkpoint(note, origin, key)
+        except ProtocolError as exc:
+            error = exc
+            continue
+        if checkpoint.origin != origin:
+            raise ProtocolError(Reason.PROOF_INVALID, "the checkpoint is of another log")
+        return checkpoint
+    raise error
+
+
+def check_logged_call(
+    *,
+    checkpoint: Checkpoint,
+    index: int,
+    entry: bytes,
+    hashes: Sequence[bytes],
+    request_digest: bytes,
+    caller: str,
+    method: str,
+) -> AccessLogEntry:
+    """Check that the entry at index of a (verified) checkpoint's tree records this call (LOG-9).
+
+    Raises:
+        ProtocolError: PROOF_INVALID when the entry is not in the tree or is another call's.
+    """
+    verify_inclusion(index, checkpoint.size, leaf_hash(entry), hashes, checkpoint.root)
+    parsed = AccessLogEntry.FromString(entry)
+    if (
+        parsed.log_origin != checkpoint.origin
+        or parsed.request_digest != request_digest
+        or parsed.caller != caller
+        or parsed.method != method
+    ):
+        raise ProtocolError(Reason.PROOF_INVALID, "the log entry records another call")
+    return parsed

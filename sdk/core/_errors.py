@@ -47,6 +47,7 @@ class Reason(enum.Enum):
     INTERNAL = "INTERNAL"
     PROOF_INVALID = "PROOF_INVALID"
     LOG_INCONSISTENT = "LOG_INCONSISTENT"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
 
     @property
     def wire(self) -> int:
@@ -105,6 +106,7 @@ _STATUS: dict[Reason, str] = {
     Reason.RATE_LIMITED: "RESOURCE_EXHAUSTED",
     Reason.INTERNAL: "INTERNAL",
     Reason.PROOF_INVALID: "INVALID_ARGUMENT",
+    Reason.OUT_OF_RANGE: "OUT_OF_RANGE",
 }
 
 

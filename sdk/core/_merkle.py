@@ -8,7 +8,7 @@ A store keeps the hash of every *perfect* subtree, named ``(level, index)``: the
 ``[index * 2**level, (index + 1) * 2**level)`` (level 0 holds the leaf hashes). Every element of
 a proof is the MTH of an aligned range, which is a right fold of at most log2(n) such nodes; so
 a proof plan names the nodes it needs and a store answers it in O(log n) lookups, however large
-the tree (spec LOG-4).
+the tree (spec LOG-5).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ __all__ = [
     "consistency_proof",
     "inclusion_plan",
     "inclusion_proof",
-    "range_nodes",
-    "root_plan",
     "leaf_hash",
     "node_hash",
+    "range_nodes",
     "root_hash",
+    "root_plan",
     "verify_consistency",
     "verify_inclusion",
 ]

@@ -10,6 +10,7 @@ __all__ = [
     "INSTITUTION_PROFILE",
     "JOIN_REQUEST",
     "KEY_REVOCATION",
+    "LOG_DISCLOSURE",
     "MANIFEST",
     "REQUEST",
     "RESPONSE",
@@ -33,6 +34,8 @@ KEY_REVOCATION = payload_type("key-revocation")
 JOIN_REQUEST = payload_type("join-request")
 INSTITUTION_PROFILE = payload_type("institution-profile")
 COURSE = payload_type("course")
+#: A disclosure of access-log entries (spec LOG-12): a JSON payload, signed by a LOG key.
+LOG_DISCLOSURE = "application/vnd.sseaun.log-disclosure.v1+json"
 
 #: What a client accepts in answer to a request.
 RESPONSE_KINDS = frozenset({RESPONSE, ERROR, FEED_PAGE})

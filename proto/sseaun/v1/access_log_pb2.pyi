@@ -39,7 +39,7 @@ class AccessLogEntry(_message.Message):
     RECORD_COMMITMENTS_FIELD_NUMBER: _builtins.int
     REQUEST_DIGEST_FIELD_NUMBER: _builtins.int
     log_origin: _builtins.str
-    """The log's origin line, e.g. "ynu.edu.cn/sseaun/access-log"."""
+    """The log's origin line, e.g. "ynu.edu.cn/sseaun/sseaun-test/access-log" (spec LOG-1)."""
     caller: _builtins.str
     """The calling institution, or "local:<role>" for a read on the node itself (console, CLI)."""
     method: _builtins.str

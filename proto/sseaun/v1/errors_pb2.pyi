@@ -68,6 +68,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A Merkle inclusion or consistency proof, or a checkpoint signature, does not verify."""
     ERROR_REASON_LOG_INCONSISTENT: _ErrorReason.ValueType  # 30
     """Two checkpoints of one log that no consistency proof links: the log showed two histories."""
+    ERROR_REASON_OUT_OF_RANGE: _ErrorReason.ValueType  # 31
+    """A position or size beyond what exists, e.g. a log index or tree size past the log's end."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Stable reason codes. On the wire a google.rpc.ErrorInfo carries the name without the
@@ -120,6 +122,8 @@ ERROR_REASON_PROOF_INVALID: ErrorReason.ValueType  # 29
 """A Merkle inclusion or consistency proof, or a checkpoint signature, does not verify."""
 ERROR_REASON_LOG_INCONSISTENT: ErrorReason.ValueType  # 30
 """Two checkpoints of one log that no consistency proof links: the log showed two histories."""
+ERROR_REASON_OUT_OF_RANGE: ErrorReason.ValueType  # 31
+"""A position or size beyond what exists, e.g. a log index or tree size past the log's end."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final
