@@ -304,3 +304,43 @@ def test_log_service_refuses_out_of_range_and_foreign_cosignatures(network: Live
         with pytest.raises(NodeError) as info:
             client.add_cosignature(signed.with_signature(line).text())
         assert info.value.reason in {Reason.PROOF_INVALID, Reason.KEY_UNKNOWN}
+
+
+def test_local_reads_on_the_node_are_logged_beside_its_calls(network: LiveNetwork) -> None:
+    name = f"{COURSES}/SISE1001"
+    config = str(network.nodes[YNU].config)
+    done = subprocess.run(
+        [sys.executable, "-m", "sseaun.sdk.cli", "node", "records", "get", "--config", config,
+         "--purpose", "audit", name],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '"name": "institutions/ynu.edu.cn/courses/SISE1001"' in done.stdout
+    assert "logged as entry" in done.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "sseaun.sdk.cli", "node", "records", "list", "--config", config,
+         "--purpose", "recognition", COURSES],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 2
+    entries = _entries(network, YNU)
+    local = [e for e in entries if e.caller == "local:cli"]
+    assert [(e.method, e.purpose, len(e.record_commitments)) for e in local[-2:]] == [
+        ("local:records-get", Purpose.PURPOSE_AUDIT, 1),
+        ("local:records-list", Purpose.PURPOSE_RECOGNITION, 2),
+    ]
+    # The CLI appended while the node was appending too: one tree, no gaps, all proven.
+    with node_client(network, YNU) as client:
+        size = len(entries)
+        result = client.get_checkpoint(min_size=size)
+        note = parse_signed_note(result.checkpoint)
+        origin = access_log.log_origin(NETWORK, YNU)
+        checkpoint = access_log.verify_log_checkpoint(
+            note, origin, [keys_of(network, YNU).log.public_key]
+        )
+        index = next(i for i, e in enumerate(entries) if e is local[-1])
+        proof = client.get_inclusion_proof(index, checkpoint.size)
+        leaf = merkle.leaf_hash(local[-1].SerializeToString(deterministic=True))
+        assert proof.leaf_hash == leaf
+        merkle.verify_inclusion(index, checkpoint.size, leaf, list(proof.hashes), checkpoint.root)
