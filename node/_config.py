@@ -54,6 +54,8 @@ class NodeConfig:
         witness_logs: institutions whose access logs this node witnesses; empty: every other
             member with a gRPC endpoint.
         witness_interval_seconds: how often each witnessed log is checked and cosigned; 0: never.
+        exchange_interval_seconds: how often each partner's exchange feed is pulled when no hint
+            arrives; 0: only on hints (and at start).
     """
 
     path: Path
@@ -87,6 +89,7 @@ class NodeConfig:
     checkpoint_interval_seconds: float = 60.0
     witness_logs: tuple[str, ...] = ()
     witness_interval_seconds: float = 300.0
+    exchange_interval_seconds: float = 60.0
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -154,6 +157,7 @@ class NodeConfig:
             checkpoint_interval_seconds=options.number("log", "checkpoint_interval_seconds", 60.0),
             witness_logs=tuple(options.strings("log", "witness")),
             witness_interval_seconds=options.number("log", "witness_interval_seconds", 300.0),
+            exchange_interval_seconds=options.number("exchange", "interval_seconds", 60.0),
         )
         if not config.plaintext and not (config.tls_cert and config.tls_key):
             raise ConfigError(
@@ -165,6 +169,8 @@ class NodeConfig:
         if config.rate_per_second <= 0 or config.rate_burst < 1:
             raise ConfigError(f"{path}: limits.rate_per_second and rate_burst must be positive")
         _check_sync(config)
+        if config.exchange_interval_seconds < 0:
+            raise ConfigError(f"{path}: exchange.interval_seconds must be 0 or more")
         if config.checkpoint_interval_seconds <= 0 or config.witness_interval_seconds < 0:
             raise ConfigError(
                 f"{path}: log.checkpoint_interval_seconds must be more than 0 and "
@@ -361,4 +367,9 @@ checkpoint_interval_seconds = 60
 witness = []
 # Seconds between witnessing rounds; 0 turns witnessing off.
 witness_interval_seconds = 300
+
+[exchange]
+# Seconds between pulls of each partner's exchange feed (mobility and credit records) when no
+# hint arrives; partners' hints make the node pull at once. 0: pull only on hints.
+interval_seconds = 60
 """

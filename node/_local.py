@@ -17,6 +17,7 @@ from sseaun.v1.auth_pb2 import Purpose
 from ._access_log import AccessLog
 from ._config import ConfigError, NodeConfig
 from ._keys import InstitutionKeys
+from ._lifecycle_cli import register_lifecycle
 from .store import SqliteStore, StoredRecord, StoreError
 
 __all__ = ["register_records"]
@@ -125,3 +126,4 @@ def register_records(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
             parser.add_argument("parent", help="e.g. institutions/ynu.edu.cn/courses")
             parser.add_argument("--limit", type=int, default=100)
         parser.set_defaults(handler=_run)
+    register_lifecycle(actions)

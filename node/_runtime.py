@@ -29,6 +29,8 @@ from sseaun.sdk.core import (
 
 from ._access_log import AccessLog
 from ._config import NodeConfig
+from ._consents import Consents
+from ._exchange import Exchange
 from ._keys import InstitutionKeys
 from ._metrics import Metrics
 from ._ratelimit import RateLimiter
@@ -83,6 +85,9 @@ class Node:
         self.warnings: dict[str, str] = {}
         self._latest: OrderedDict[str, StoredRecord | None] = OrderedDict()
         self._adopting = asyncio.Lock()
+        #: Mobility and credit records (spec LC, XCH) and the consents that open them.
+        self.exchange = Exchange(self)
+        self.consents = Consents(self)
         #: The access log of each institution served that has keys here (spec LOG-1).
         self.access_logs = {
             institution: AccessLog(

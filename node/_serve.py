@@ -25,6 +25,7 @@ from ._http import MANIFEST_PATH, http_app
 from ._keys import InstitutionKeys
 from ._log_service import AccessLogService
 from ._peer_sync import PeerSync
+from ._replication import NotificationService, Replication
 from ._runtime import Node
 from ._services import ManifestService, RecordService
 from ._witness import Witness
@@ -36,6 +37,7 @@ log = logging.getLogger("sseaun.node")
 SERVICE_NAMES = (
     service_pb2.DESCRIPTOR.services_by_name["ManifestService"].full_name,
     service_pb2.DESCRIPTOR.services_by_name["RecordService"].full_name,
+    service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name,
     access_log_pb2.DESCRIPTOR.services_by_name["AccessLogService"].full_name,
 )
 
@@ -52,6 +54,7 @@ class RunningNode:
         grpc_port: int,
         http_port: int,
         serving: dict[str, bool],
+        replication: Replication | None = None,
     ) -> None:
         self.node = node
         self.server = server
@@ -65,6 +68,8 @@ class RunningNode:
         self.peer_sync: PeerSync | None = None
         #: The witness of partners' access logs.
         self.witness = Witness(node)
+        #: Pulls partners' exchange feeds and delivers this node's hints.
+        self.replication = replication or Replication(node, node.exchange)
 
     async def stop(self) -> None:
         """Health NOT_SERVING, drain calls within the bound, cancel the background tasks (the
@@ -90,6 +95,10 @@ class RunningNode:
             self.peer_sync = PeerSync(self.node)
             self._tasks.append(asyncio.create_task(self.peer_sync.run_forever(), name="peer-sync"))
         self._tasks.append(asyncio.create_task(self._checkpoints(), name="log-checkpoints"))
+        interval = self.node.config.exchange_interval_seconds or 365 * 86400.0
+        self._tasks.append(
+            asyncio.create_task(self.replication.run_forever(interval), name="replication")
+        )
         if self.node.config.witness_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self.witness.run_forever(), name="witness"))
 
@@ -204,6 +213,12 @@ async def start_node(config: NodeConfig) -> RunningNode:
     services = service_pb2.DESCRIPTOR.services_by_name
     add_service(server, ManifestService(node), services["ManifestService"])
     add_service(server, RecordService(node), services["RecordService"])
+    replication = Replication(node, node.exchange)
+    add_service(
+        server,
+        NotificationService(node, replication),
+        services["NotificationService"],
+    )
     add_service(
         server,
         AccessLogService(node),
@@ -235,7 +250,7 @@ async def start_node(config: NodeConfig) -> RunningNode:
     site = web.TCPSite(runner, host or "127.0.0.1", int(port))
     await site.start()
     http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    running = RunningNode(node, server, runner, health, grpc_port, http_port, serving)
+    running = RunningNode(node, server, runner, health, grpc_port, http_port, serving, replication)
     await running.refresh_manifest_once(partners=False)
     running.start_background()
     return running

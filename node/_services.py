@@ -20,6 +20,7 @@ from sseaun.sdk.core import (
     VerifiedRequest,
     envelope_digest,
     envelope_from_bytes,
+    records,
     sign_error,
     sign_feed_page,
     sign_response,
@@ -28,6 +29,7 @@ from sseaun.v1 import service_pb2 as svc
 from sseaun.v1 import service_pb2_grpc as svc_grpc
 from sseaun.v1.auth_pb2 import Purpose
 
+from ._exchange import EXCHANGE, is_exchange_parent
 from ._runtime import Node, RateLimitedError
 from ._wire_errors import status_for
 from .store import StoredRecord
@@ -182,15 +184,19 @@ class ManifestService(_Base, svc_grpc.ManifestServiceServicer):
         return svc.GetManifestResponse(response=envelope)
 
 
+#: The collections of an institution a node serves besides its profile (REC-3, LC-1, XCH-2).
+_COLLECTIONS = frozenset({"courses", EXCHANGE, *(kind.collection for kind in records.RecordKind)})
+
+
 def _check_parent(parent: str, audience: str) -> str:
     parts = parent.split("/")
-    collection = len(parts) == 2 or (len(parts) == 3 and parts[2] == "courses")
+    collection = len(parts) == 2 or (len(parts) == 3 and parts[2] in _COLLECTIONS)
     if not collection or parts[0] != "institutions":
         raise ProtocolError(
             Reason.MALFORMED,
             "parent is not a collection",
             field_problems=[
-                FieldProblem("parent", "institutions/{id} or institutions/{id}/courses")
+                FieldProblem("parent", "institutions/{id} or institutions/{id}/{collection}")
             ],
         )
     if parts[1] != audience:
@@ -214,6 +220,11 @@ def _visible(record: StoredRecord, reader: str) -> bool:
     return not record.parties or reader in record.parties or record.issuer == reader
 
 
+_LIFECYCLE_TYPES = frozenset(
+    kind.payload_type for kind in records.RecordKind if kind is not records.RecordKind.DECISION
+)
+
+
 class RecordService(_Base, svc_grpc.RecordServiceServicer):
     """Records by name, pages of a collection, and the change feed (spec PAGE-*, FEED-*)."""
 
@@ -229,11 +240,14 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
         ) -> Message:
             touched.append(body.name)
             audience = verified.header.audience
-            if not body.name.startswith(f"institutions/{audience}/"):
-                raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
             store = self.node.store
             latest = await self.node.latest_record(body.name)
-            if latest is None or not _visible(latest, verified.sender):
+            if latest is None or not await self._may_read(latest, verified):
+                raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
+            # A node answers for its own institutions' records, and for copies it holds of
+            # records its institutions are parties to (a host's copy of a nomination).
+            own = body.name.startswith(f"institutions/{audience}/")
+            if not own and audience not in latest.parties:
                 raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
             if body.version > _MAX_STORED_NUMBER:
                 raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
@@ -244,14 +258,41 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
             )
             if record is None:
                 raise ProtocolError(Reason.NOT_FOUND, _NOT_FOUND)
-            return svc.GetRecordResult(
+            result = svc.GetRecordResult(
                 record=envelope_from_bytes(record.envelope), latest_version=latest.version
             )
+            if record.payload_type in _LIFECYCLE_TYPES:
+                await self._add_status(result, body.name)
+            return result
 
         envelope = await self._unary(
             request, context, self.GET, ALL_PURPOSES, svc.GetRecordBody, handle
         )
         return svc.GetRecordResponse(response=envelope)
+
+    async def _may_read(self, record: StoredRecord, verified: VerifiedRequest) -> bool:
+        """A party may read; anyone else only under a consent in force (CONSENT-6)."""
+        if _visible(record, verified.sender):
+            return True
+        if record.payload_type not in _LIFECYCLE_TYPES:
+            return False
+        return await self.node.consents.permit(record, verified.sender, verified.header.purpose)
+
+    async def _add_status(self, result: svc.GetRecordResult, name: str) -> None:
+        """The decisions held and the state computed from them (LC-5, LC-6)."""
+        exchange = self.node.exchange
+        try:
+            state = await exchange.state(name)
+        except ProtocolError as exc:
+            log.warning("state of a held record does not compute: %s", exc.reason.value)
+            return
+        if state is None:
+            return
+        result.decisions.extend(state.decisions)
+        result.status.state = state.state.value
+        if state.in_force_version is not None:
+            result.status.in_force_version = state.in_force_version
+        result.status.awaiting.extend(state.awaiting)
 
     async def ListRecords(  # noqa: N802
         self, request: svc.ListRecordsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -261,6 +302,12 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
         ) -> Message:
             node = self.node
             parent = _check_parent(body.parent, verified.header.audience)
+            if is_exchange_parent(parent):
+                raise ProtocolError(
+                    Reason.MALFORMED,
+                    "the exchange collection is a feed only",
+                    field_problems=[FieldProblem("parent", "use WatchChanges")],
+                )
             size = _page_size(node, body.page_size)
             # A sequence above the largest storable one matches nothing, as the largest does.
             since = min(body.changed_since_sequence, _MAX_STORED_NUMBER)
@@ -364,9 +411,14 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
             problem = node.manifest_problem()  # a follow stream outliving its manifest ends
             if problem is not None:
                 raise problem
-            records = await node.store.changes(
-                parent, reader=reader, after_sequence=after, limit=size
-            )
+            if is_exchange_parent(parent):
+                records = await node.store.exchange_changes(
+                    reader, after_sequence=after, limit=size
+                )
+            else:
+                records = await node.store.changes(
+                    parent, reader=reader, after_sequence=after, limit=size
+                )
             batch = svc.ChangeBatch()
             for record in records:
                 after = record.sequence

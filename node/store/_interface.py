@@ -8,11 +8,17 @@ Semantics every engine keeps:
 
 - Records are stored as the envelope bytes that were put and returned byte for byte.
 - Versions of a record are 1, 2, 3, … with no gaps; each stored version gets a feed position
-  (sequence) that is unique and increasing across the store and never reused.
+  (sequence) that is unique and increasing across the store and never reused. A version whose
+  envelope is replaced by a merged copy (merge_version, spec LC-13) moves to a new position after
+  every other, so every feed shows it again; its old position is not reused.
 - A batch of put_records is one transaction: all of it is stored, or none of it.
 - A claimed nonce is acknowledged only once it is durable (it survives a crash of the process).
 - Visibility: a record version is visible to a reader when its parties are empty (public to
   members) or include the reader.
+- Feeds: each collection has one (changes), and each reader has an exchange feed of the private
+  versions it is a party of, across every collection and issuer (exchange_changes): what a node
+  serves a partner that pulls from it.
+- The outbox keeps notifications to partners until they are delivered, across restarts.
 - Access logs (spec LOG): each log (named by the institution it belongs to) is append-only;
   entries are numbered 0, 1, 2, … in commit order with no gaps, even when several processes
   append to one file. With each entry the store keeps the hash of every perfect subtree it
@@ -31,6 +37,7 @@ from ._model import (
     Evidence,
     LogEntry,
     NewRecord,
+    OutboxItem,
     PutOutcome,
     StoredCheckpoint,
     StoredRecord,
@@ -118,6 +125,41 @@ class Store(Protocol):
         """The sequence of the collection's newest change; 0 if it has none."""
         ...
 
+    async def merge_version(self, name: str, version: int, envelope: bytes) -> StoredRecord | None:
+        """Replace the stored envelope of (name, version) with a merged copy that carries more
+        signatures (spec LC-13), and move the version to a new feed position; None if (name,
+        version) is not stored.
+
+        The caller has checked that the copy has the same payload and that its new signatures
+        count: the store only swaps the bytes. The version gets a fresh sequence, larger than
+        every other, so changes, exchange_changes and list_records (changed_since) show it again
+        after its new sequence; its old sequence is never reused. Everything else about the
+        version (issuer, parties, deleted, issued_at, whether it is the latest) stays. Bytes
+        equal to the stored ones change nothing: the stored version is returned with its
+        sequence. One transaction. Afterwards put_records of the version's earlier bytes raises
+        StoreConflictError, as for any bytes other than the stored ones.
+        """
+        ...
+
+    async def names_about(self, subject: str) -> list[str]:
+        """The names of the stored records about subject (put with NewRecord.subject), sorted."""
+        ...
+
+    async def exchange_changes(
+        self, reader: str, *, after_sequence: int, limit: int
+    ) -> list[StoredRecord]:
+        """The exchange feed of reader: every stored private version (its parties are not
+        empty) whose parties include reader, of any collection and issuer, tombstones included,
+        with sequence > after_sequence, in sequence order, at most limit.
+
+        Public versions are never in it: every member reads them from the collections' feeds.
+        """
+        ...
+
+    async def exchange_head(self, reader: str) -> int:
+        """The sequence of the newest version in reader's exchange feed; 0 if it is empty."""
+        ...
+
     async def put_manifest(self, version: int, envelope: bytes, digest: bytes) -> bool:
         """Keep a verified manifest version; False if it was already held with the same digest.
 
@@ -152,6 +194,47 @@ class Store(Protocol):
 
     async def evidence(self) -> list[Evidence]:
         """Every piece of evidence, oldest first."""
+        ...
+
+    async def enqueue(
+        self, recipient: str, topic: str, payload: bytes, *, coalesce: bool = True
+    ) -> int:
+        """Keep a notification for recipient in the outbox until it is delivered, due now;
+        return the item's id.
+
+        With coalesce, a pending item with the same recipient and topic (the newest, if there
+        are several) takes this payload and is due now instead of another item being added (a
+        hint to look again need not be sent twice). It keeps its created_at, attempts and
+        last_error but gets a new id, so a delivery of its old payload that was under way
+        (outbox_delivered or outbox_failed with the old id) leaves the new payload pending.
+
+        Raises:
+            ValueError: recipient or topic is empty.
+        """
+        ...
+
+    async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Up to limit pending items with next_attempt_at <= now, the longest due first (by
+        next_attempt_at, then id; items never retried come in the order enqueued).
+        """
+        ...
+
+    async def outbox_delivered(self, item_id: int) -> None:
+        """Mark a pending item delivered now; an unknown or delivered item is left as it is."""
+        ...
+
+    async def outbox_failed(self, item_id: int, *, next_attempt_at: datetime, error: str) -> None:
+        """Count a failed delivery of a pending item: attempts + 1, due again at
+        next_attempt_at, last_error = error. An unknown or delivered item is left as it is.
+        """
+        ...
+
+    async def outbox_pending(self) -> int:
+        """How many items of the outbox are not delivered yet, due or not."""
+        ...
+
+    async def purge_outbox(self, delivered_before: datetime) -> int:
+        """Forget the items delivered before delivered_before; return how many."""
         ...
 
     async def get_setting(self, key: str) -> bytes | None:

@@ -1,4 +1,6 @@
-"""What the store holds and answers: record versions, put outcomes, evidence and statistics."""
+"""What the store holds and answers: record versions, put outcomes, evidence, outbox items and
+statistics.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ __all__ = [
     "Evidence",
     "LogEntry",
     "NewRecord",
+    "OutboxItem",
     "PutOutcome",
     "PutStatus",
     "StoreStatistics",
@@ -45,6 +48,8 @@ class NewRecord:
     #: True for a tombstone (the record was withdrawn).
     deleted: bool
     issued_at: datetime
+    #: The name of the record this one is about (a decision's record), or "".
+    subject: str = ""
 
     def __post_init__(self) -> None:
         collection, _, record_id = self.name.rpartition("/")
@@ -74,7 +79,8 @@ class StoredRecord:
     parties: tuple[str, ...]
     deleted: bool
     issued_at: datetime
-    #: The change-feed position the store assigned on insert: unique and increasing across the
+    #: The change-feed position the store assigned on insert, or on the version's latest
+    #: merge_version (which moves it to the end of the feeds): unique and increasing across the
     #: whole store, never reused.
     sequence: int
 
@@ -112,6 +118,30 @@ class Evidence:
     #: The signed envelopes that prove it, exactly as received.
     envelopes: tuple[bytes, ...]
     recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A notification to a partner kept until it is delivered (it survives restarts)."""
+
+    #: Unique and increasing, never reused; coalescing gives the item a new one (see enqueue).
+    id: int
+    #: Who it is for, e.g. the partner institution "chula.ac.th".
+    recipient: str
+    #: What it is about, e.g. "exchange": with recipient, what enqueue coalesces on.
+    topic: str
+    #: What to send, opaque to the store.
+    payload: bytes
+    #: When it was first enqueued (coalescing keeps this time).
+    created_at: datetime
+    #: Failed deliveries so far.
+    attempts: int
+    #: When it is due (again).
+    next_attempt_at: datetime
+    #: When it was delivered; None while pending.
+    delivered_at: datetime | None
+    #: The error of the last failed delivery; None if none failed.
+    last_error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,3 +199,5 @@ class StoreStatistics:
     pending_log_appends: int = 0
     #: Access-log entries appended since open.
     log_entries_appended: int = 0
+    #: Record versions given merged envelopes (merge_version with new bytes) since open.
+    records_merged: int = 0

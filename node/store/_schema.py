@@ -204,8 +204,50 @@ def _v2_access_logs(db: Database) -> None:
     db.executescript(_V2)
 
 
+# Replication between nodes and the outbox. change_parties_by_party is the exchange feed: every
+# private version a reader is a party of, across collections, is one index range in sequence
+# order (the primary key groups by collection first). The index holds the whole key, so the
+# range itself answers which sequences to read. The outbox keeps notifications to partners until
+# they are delivered; a pending item is found by when it is due (outbox_due, which also counts
+# the pending ones) and by whom and what it is about (outbox_coalesce), a delivered one by when
+# it was delivered, for purging. The partial indexes stay as small as the pending work.
+_V3 = """
+CREATE INDEX change_parties_by_party ON change_parties (party, sequence);
+
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    last_error TEXT
+) STRICT;
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE delivered_at IS NULL;
+CREATE INDEX outbox_coalesce ON outbox (recipient, topic) WHERE delivered_at IS NULL;
+CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE delivered_at IS NOT NULL;
+
+-- Which stored records are about another record (a decision names the record it decides on), so
+-- the inputs of a record's state are found without reading every decision.
+CREATE TABLE record_subjects (
+    subject TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (subject, name)
+) STRICT, WITHOUT ROWID;
+"""
+
+
+def _v3_exchange(db: Database) -> None:
+    """The exchange feed's index (each reader's private versions across collections), the
+    outbox of notifications to partners, and the records about other records (decisions).
+    """
+    db.executescript(_V3)
+
+
 #: Migration N (1-based) brings the schema from version N-1 to N.
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1_initial, _v2_access_logs)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1_initial, _v2_access_logs, _v3_exchange)
 
 #: The schema version this code writes and reads.
 SCHEMA_VERSION: Final = len(MIGRATIONS)

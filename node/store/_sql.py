@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from ._model import StoredRecord
+from ._model import OutboxItem, StoredRecord
 
 __all__ = [
     "BATCH_DONE",
@@ -22,8 +22,13 @@ __all__ = [
     "COSIGNATURES",
     "COSIGNATURES_OF",
     "DELETE_LOG_KEY",
+    "DELETE_OUTBOX_ITEM",
     "DELETE_RECORD_PARTY",
+    "DELETE_VERSION",
+    "DUE_OUTBOX",
     "ENSURE_LOG_HEAD",
+    "EXCHANGE_CHANGES",
+    "EXCHANGE_HEAD",
     "GET_LATEST",
     "GET_VERSION",
     "HEAD",
@@ -34,7 +39,9 @@ __all__ = [
     "INSERT_LOG_ENTRY",
     "INSERT_LOG_KEY",
     "INSERT_LOG_NODE",
+    "INSERT_OUTBOX_ITEM",
     "INSERT_RECORD_PARTY",
+    "INSERT_SUBJECT",
     "INSERT_VERSION",
     "LARGEST_CHECKPOINT_SIZE",
     "LATEST_CHECKPOINT",
@@ -44,7 +51,16 @@ __all__ = [
     "LOG_ENTRIES",
     "LOG_NODES",
     "LOG_SIZE",
+    "MERGE_SOURCE",
+    "MOVE_CHANGE_PARTY",
+    "MOVE_HEAD",
+    "NAMES_ABOUT",
+    "OUTBOX_DELIVERED",
+    "OUTBOX_FAILED",
+    "OUTBOX_PENDING",
+    "PENDING_OUTBOX_ITEM",
     "PURGE",
+    "PURGE_OUTBOX",
     "STORED",
     "UPSERT_COSIGNATURE",
     "UPSERT_HEAD",
@@ -53,6 +69,7 @@ __all__ = [
     "WITNESSED",
     "from_us",
     "nodes_json",
+    "outbox_item",
     "parties_from_json",
     "parties_json",
     "record",
@@ -107,6 +124,31 @@ ORDER BY sequence LIMIT :limit
 """
 HEAD_SEQUENCE: Final = "SELECT max(sequence) FROM record_versions WHERE parent = ?"
 
+# The exchange feed of one reader: its private versions of every collection, one range of
+# change_parties_by_party in sequence order (the index holds the whole key, so it answers the
+# range alone); then one primary-key lookup per version.
+EXCHANGE_CHANGES: Final = """
+SELECT p.sequence AS sequence, v.name, v.version, v.parent, v.issuer, v.payload_type,
+       v.envelope, v.parties, v.deleted, v.issued_at
+FROM change_parties AS p JOIN record_versions AS v ON v.sequence = p.sequence
+WHERE p.party = :reader AND p.sequence > :after
+ORDER BY p.sequence LIMIT :limit
+"""
+EXCHANGE_HEAD: Final = "SELECT max(sequence) FROM change_parties WHERE party = ?"
+
+# merge_version: the version's row is read, deleted and inserted again with the merged envelope
+# (a fresh AUTOINCREMENT sequence), and the rows that reference it follow it.
+MERGE_SOURCE: Final = """
+SELECT sequence, name, version, parent, issuer, payload_type, envelope, parties, public, deleted,
+       issued_at
+FROM record_versions WHERE name = ? AND version = ?
+"""
+DELETE_VERSION: Final = "DELETE FROM record_versions WHERE sequence = ?"
+MOVE_CHANGE_PARTY: Final = (
+    "UPDATE change_parties SET sequence = ? WHERE party = ? AND parent = ? AND sequence = ?"
+)
+MOVE_HEAD: Final = "UPDATE records SET sequence = ? WHERE name = ? AND sequence = ?"
+
 STORED: Final = "SELECT sequence, envelope FROM record_versions WHERE name = ? AND version = ?"
 HEAD: Final = """
 SELECT r.version, r.public, r.deleted, v.parties
@@ -141,6 +183,36 @@ ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at
 WHERE nonces.expires_at <= ?
 """
 PURGE: Final = "DELETE FROM nonces WHERE expires_at <= ?"
+
+# -- outbox -----------------------------------------------------------------------------------
+
+# The newest pending item of (recipient, topic): outbox_coalesce, whose entries end in the id.
+PENDING_OUTBOX_ITEM: Final = """
+SELECT id, created_at, attempts, last_error FROM outbox
+WHERE recipient = ? AND topic = ? AND delivered_at IS NULL
+ORDER BY id DESC LIMIT 1
+"""
+INSERT_OUTBOX_ITEM: Final = """
+INSERT INTO outbox (recipient, topic, payload, created_at, attempts, next_attempt_at, last_error)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+DELETE_OUTBOX_ITEM: Final = "DELETE FROM outbox WHERE id = ?"
+# A range of outbox_due in (next_attempt_at, id) order: the index's entries end in the id.
+# It selects the columns outbox_item() reads, in its order.
+DUE_OUTBOX: Final = """
+SELECT id, recipient, topic, payload, created_at, attempts, next_attempt_at, delivered_at,
+       last_error
+FROM outbox
+WHERE delivered_at IS NULL AND next_attempt_at <= ?
+ORDER BY next_attempt_at, id LIMIT ?
+"""
+OUTBOX_DELIVERED: Final = "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL"
+OUTBOX_FAILED: Final = """
+UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
+WHERE id = ? AND delivered_at IS NULL
+"""
+OUTBOX_PENDING: Final = "SELECT count(*) FROM outbox WHERE delivered_at IS NULL"
+PURGE_OUTBOX: Final = "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?"
 
 # -- access logs ------------------------------------------------------------------------------
 
@@ -259,3 +331,24 @@ def record(row: tuple[Any, ...]) -> StoredRecord:
         issued_at=from_us(at),
         sequence=sequence,
     )
+
+
+def outbox_item(row: tuple[Any, ...]) -> OutboxItem:
+    """The OutboxItem of a row of the outbox's columns (in DUE_OUTBOX's order)."""
+    item_id, recipient, topic, payload, created, attempts, next_at, delivered, last_error = row
+    return OutboxItem(
+        id=item_id,
+        recipient=recipient,
+        topic=topic,
+        payload=bytes(payload),
+        created_at=from_us(created),
+        attempts=attempts,
+        next_attempt_at=from_us(next_at),
+        delivered_at=None if delivered is None else from_us(delivered),
+        last_error=last_error,
+    )
+
+
+INSERT_SUBJECT: Final = "INSERT OR IGNORE INTO record_subjects (subject, name) VALUES (?, ?)"
+# The primary key's range for one subject.
+NAMES_ABOUT: Final = "SELECT name FROM record_subjects WHERE subject = ? ORDER BY name"

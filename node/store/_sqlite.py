@@ -72,6 +72,7 @@ from ._model import (
     Evidence,
     LogEntry,
     NewRecord,
+    OutboxItem,
     PutOutcome,
     PutStatus,
     StoredCheckpoint,
@@ -283,6 +284,7 @@ class SqliteStore:
         self._nonces_claimed = 0
         self._nonces_refused = 0
         self._records_inserted = 0
+        self._records_merged = 0
 
     @classmethod
     async def open(
@@ -476,6 +478,7 @@ class SqliteStore:
             records_inserted=self._records_inserted,
             pending_log_appends=pending_appends,
             log_entries_appended=self._log_entries_appended,
+            records_merged=self._records_merged,
         )
 
     # -- nonces --------------------------------------------------------------------------------
@@ -719,6 +722,8 @@ class SqliteStore:
             conn.executemany(
                 sql.INSERT_RECORD_PARTY, [(party, record.parent, record.name) for party in parties]
             )
+        if record.subject:
+            conn.execute(sql.INSERT_SUBJECT, (record.subject, record.name))
         return sequence
 
     async def batch_done(self, batch_id: str) -> bool:
@@ -802,6 +807,93 @@ class SqliteStore:
 
         def read() -> int:
             value = self._read_conn.execute(sql.HEAD_SEQUENCE, (parent,)).fetchone()[0]
+            return 0 if value is None else int(value)
+
+        return await self._read(read)
+
+    async def merge_version(self, name: str, version: int, envelope: bytes) -> StoredRecord | None:
+        """Replace the stored envelope of (name, version) with a merged copy that carries more
+        signatures (spec LC-13), and move the version to a new feed position; None if (name,
+        version) is not stored.
+
+        The caller has checked that the copy has the same payload and that its new signatures
+        count: the store only swaps the bytes. The version gets a fresh sequence, larger than
+        every other, so changes, exchange_changes and list_records (changed_since) show it again
+        after its new sequence; its old sequence is never reused. Everything else about the
+        version (issuer, parties, deleted, issued_at, whether it is the latest) stays. Bytes
+        equal to the stored ones change nothing: the stored version is returned with its
+        sequence. One transaction. Afterwards put_records of the version's earlier bytes raises
+        StoreConflictError, as for any bytes other than the stored ones.
+        """
+        if version < 1:
+            raise ValueError(f"record version must be 1 or more, not {version}")
+        if not envelope:
+            raise ValueError("the envelope is empty")
+        merged = bytes(envelope)
+        return await self._write(lambda: self._merge_version_sync(name, version, merged))
+
+    def _merge_version_sync(self, name: str, version: int, envelope: bytes) -> StoredRecord | None:
+        """Writer thread: delete the version's row and insert it again with the merged envelope
+        (AUTOINCREMENT gives it a sequence above every one ever used), then point the rows that
+        reference it (its change_parties, and records if it is the latest) at the new sequence.
+        O(parties) statements.
+        """
+        conn = self._write_conn
+        with immediate(conn):
+            row = conn.execute(sql.MERGE_SOURCE, (name, version)).fetchone()
+            if row is None:
+                return None
+            # MERGE_SOURCE's columns: the sequence, then INSERT_VERSION's values in its order.
+            old, stored, parent, parties = row[0], row[6], row[3], row[7]
+            values = (*row[1:6], envelope, *row[7:])
+            if stored == envelope:
+                return sql.record((old, *row[1:8], *row[9:]))
+            # Between the delete and the updates the references point at no row: check the
+            # foreign keys at COMMIT instead (the pragma switches itself off at COMMIT/ROLLBACK).
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            conn.execute(sql.DELETE_VERSION, (old,))
+            sequence = conn.execute(sql.INSERT_VERSION, values).lastrowid
+            assert sequence is not None  # an INSERT into a rowid table always sets it
+            conn.executemany(
+                sql.MOVE_CHANGE_PARTY,
+                [(sequence, party, parent, old) for party in set(sql.parties_from_json(parties))],
+            )
+            conn.execute(sql.MOVE_HEAD, (sequence, name, old))
+        self._transactions += 1
+        self._records_merged += 1
+        return sql.record((sequence, *values[:7], *values[8:]))
+
+    async def exchange_changes(
+        self, reader: str, *, after_sequence: int, limit: int
+    ) -> list[StoredRecord]:
+        """The exchange feed of reader: every stored private version (its parties are not
+        empty) whose parties include reader, of any collection and issuer, tombstones included,
+        with sequence > after_sequence, in sequence order, at most limit.
+
+        Public versions are never in it: every member reads them from the collections' feeds.
+        One range of the index change_parties_by_party, so a page costs O(page).
+        """
+        if limit < 1:
+            raise ValueError("limit must be 1 or more")
+        params = {"reader": reader, "after": after_sequence, "limit": limit}
+        return await self._read(
+            lambda: [
+                sql.record(row)
+                for row in self._read_conn.execute(sql.EXCHANGE_CHANGES, params).fetchall()
+            ]
+        )
+
+    async def names_about(self, subject: str) -> list[str]:
+        """The names of the stored records about subject (put with NewRecord.subject), sorted."""
+        return await self._read(
+            lambda: [str(r[0]) for r in self._read_conn.execute(sql.NAMES_ABOUT, (subject,))]
+        )
+
+    async def exchange_head(self, reader: str) -> int:
+        """The sequence of the newest version in reader's exchange feed; 0 if it is empty."""
+
+        def read() -> int:
+            value = self._read_conn.execute(sql.EXCHANGE_HEAD, (reader,)).fetchone()[0]
             return 0 if value is None else int(value)
 
         return await self._read(read)
@@ -1158,6 +1250,106 @@ class SqliteStore:
             return None if row is None else (int(row[0]), str(row[1]))
 
         return await self._read(read)
+
+    # -- outbox --------------------------------------------------------------------------------
+
+    async def enqueue(
+        self, recipient: str, topic: str, payload: bytes, *, coalesce: bool = True
+    ) -> int:
+        """Keep a notification for recipient in the outbox until it is delivered, due now;
+        return the item's id.
+
+        With coalesce, a pending item with the same recipient and topic (the newest, if there
+        are several) takes this payload and is due now instead of another item being added (a
+        hint to look again need not be sent twice). It keeps its created_at, attempts and
+        last_error but gets a new id, so a delivery of its old payload that was under way
+        (outbox_delivered or outbox_failed with the old id) leaves the new payload pending.
+
+        Raises:
+            ValueError: recipient or topic is empty.
+        """
+        if not recipient:
+            raise ValueError("the recipient is empty")
+        if not topic:
+            raise ValueError("the topic is empty")
+        data = bytes(payload)
+
+        def write() -> int:
+            conn = self._write_conn
+            now = self._now_us()
+            created, attempts, last_error = now, 0, None
+            with immediate(conn):
+                if coalesce:
+                    row = conn.execute(sql.PENDING_OUTBOX_ITEM, (recipient, topic)).fetchone()
+                    if row is not None:
+                        # Replaced under a new id rather than updated: see the docstring.
+                        old, created, attempts, last_error = row
+                        conn.execute(sql.DELETE_OUTBOX_ITEM, (old,))
+                cursor = conn.execute(
+                    sql.INSERT_OUTBOX_ITEM,
+                    (recipient, topic, data, created, attempts, now, last_error),
+                )
+            self._transactions += 1
+            item_id = cursor.lastrowid
+            assert item_id is not None  # an INSERT into a rowid table always sets it
+            return item_id
+
+        return await self._write(write)
+
+    async def due_outbox(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Up to limit pending items with next_attempt_at <= now, the longest due first (by
+        next_attempt_at, then id; items never retried come in the order enqueued).
+        """
+        if limit < 1:
+            raise ValueError("limit must be 1 or more")
+        now_us = sql.to_us(now)
+        return await self._read(
+            lambda: [
+                sql.outbox_item(row)
+                for row in self._read_conn.execute(sql.DUE_OUTBOX, (now_us, limit)).fetchall()
+            ]
+        )
+
+    async def outbox_delivered(self, item_id: int) -> None:
+        """Mark a pending item delivered now; an unknown or delivered item is left as it is."""
+
+        def write() -> None:
+            with immediate(self._write_conn):
+                self._write_conn.execute(sql.OUTBOX_DELIVERED, (self._now_us(), item_id))
+            self._transactions += 1
+
+        await self._write(write)
+
+    async def outbox_failed(self, item_id: int, *, next_attempt_at: datetime, error: str) -> None:
+        """Count a failed delivery of a pending item: attempts + 1, due again at
+        next_attempt_at, last_error = error. An unknown or delivered item is left as it is.
+        """
+        next_us = sql.to_us(next_attempt_at)
+
+        def write() -> None:
+            with immediate(self._write_conn):
+                self._write_conn.execute(sql.OUTBOX_FAILED, (next_us, error, item_id))
+            self._transactions += 1
+
+        await self._write(write)
+
+    async def outbox_pending(self) -> int:
+        """How many items of the outbox are not delivered yet, due or not."""
+        return await self._read(
+            lambda: int(self._read_conn.execute(sql.OUTBOX_PENDING).fetchone()[0])
+        )
+
+    async def purge_outbox(self, delivered_before: datetime) -> int:
+        """Forget the items delivered before delivered_before; return how many."""
+        before_us = sql.to_us(delivered_before)
+
+        def write() -> int:
+            with immediate(self._write_conn):
+                purged = self._write_conn.execute(sql.PURGE_OUTBOX, (before_us,)).rowcount
+            self._transactions += 1
+            return purged
+
+        return await self._write(write)
 
     # -- settings and maintenance --------------------------------------------------------------
 

@@ -54,6 +54,7 @@ __all__ = [
     "GET_MANIFEST",
     "GET_RECORD",
     "LIST_RECORDS",
+    "NOTIFY",
     "STATUS_DETAILS_KEY",
     "WATCH_CHANGES",
     "Exchange",
@@ -71,6 +72,7 @@ GET_CHECKPOINT = "/sseaun.v1.AccessLogService/GetCheckpoint"
 GET_INCLUSION_PROOF = "/sseaun.v1.AccessLogService/GetInclusionProof"
 GET_CONSISTENCY_PROOF = "/sseaun.v1.AccessLogService/GetConsistencyProof"
 ADD_COSIGNATURE = "/sseaun.v1.AccessLogService/AddCosignature"
+NOTIFY = "/sseaun.v1.NotificationService/Notify"
 
 #: The trailer that carries a serialised google.rpc.Status (gRPC proposal L44).
 STATUS_DETAILS_KEY = "grpc-status-details-bin"

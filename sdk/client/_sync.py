@@ -58,10 +58,17 @@ from sseaun.v1.service_pb2 import (
     ListRecordsBody,
     ListRecordsRequest,
     ListRecordsResult,
+    NotifyBody,
+    NotifyRequest,
+    NotifyResult,
     WatchChangesBody,
     WatchChangesRequest,
 )
-from sseaun.v1.service_pb2_grpc import ManifestServiceStub, RecordServiceStub
+from sseaun.v1.service_pb2_grpc import (
+    ManifestServiceStub,
+    NotificationServiceStub,
+    RecordServiceStub,
+)
 
 from ._attempts import Attempts
 from ._channel import channel_credentials, channel_options, raw_status
@@ -75,6 +82,7 @@ from ._exchange import (
     GET_MANIFEST,
     GET_RECORD,
     LIST_RECORDS,
+    NOTIFY,
     WATCH_CHANGES,
     Exchange,
     LogicalCall,
@@ -377,6 +385,23 @@ class NodeClient:
             return reply.response
 
         return self._unary(call, send, GetConsistencyProofResult, timeout)
+
+    def notify(self, body: NotifyBody, *, timeout: float | None = None) -> NotifyResult:
+        """Tell the audience this caller holds changes for it (a hint, spec XCH-4).
+
+        Raises:
+            NodeError, AnswerVerificationError, TransportError.
+        """
+        self._stubs()
+        assert self._channel is not None
+        stub = NotificationServiceStub(self._channel)
+        call = LogicalCall.new(NOTIFY, body, _NETWORK_OPERATIONS)
+
+        def send(request: Envelope, remaining: float) -> Envelope:
+            reply = stub.Notify(NotifyRequest(request=request), timeout=remaining)
+            return reply.response
+
+        return self._unary(call, send, NotifyResult, timeout)
 
     def add_cosignature(
         self, checkpoint: str, *, timeout: float | None = None

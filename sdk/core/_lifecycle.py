@@ -67,6 +67,7 @@ __all__ = [
     "Effect",
     "Event",
     "HistoryEntry",
+    "OpenedRecord",
     "RecordState",
     "State",
     "Transition",
@@ -78,6 +79,7 @@ __all__ = [
     "consent_permits",
     "cosign_record",
     "credential_status",
+    "open_record",
     "record_state",
     "sign_decision",
     "sign_record",
@@ -975,6 +977,44 @@ def _overlay(
 
 
 # --- the public functions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenedRecord:
+    """One lifecycle envelope verified on its own: a version of a record, or a decision.
+
+    Attributes:
+        kind: the record kind (DECISION for a decision).
+        message: the record message parsed from the verified payload.
+        subject: for a decision, the name of the record it decides on; else "".
+    """
+
+    kind: RecordKind
+    message: Message
+
+    @property
+    def header(self) -> RecordHeader:
+        return _header(self.message)
+
+    @property
+    def subject(self) -> str:
+        return self.message.record.name if isinstance(self.message, Decision) else ""
+
+
+def open_record(envelope: Envelope, keyring: KeyRing) -> OpenedRecord:
+    """Verify one version or decision on its own: the issuer's ISSUING signature at the signed
+    time, the content rules, the header (LC-1, LC-2, DEC-1); not the lifecycle, which needs the
+    record's other inputs (record_state).
+
+    Raises:
+        ProtocolError: PAYLOAD_TYPE_UNSUPPORTED (not a lifecycle kind), MALFORMED, and the
+            verification reasons of ENV-6 and KEY-5.
+    """
+    check_structure(envelope)
+    kind = RecordKind.of_payload_type(envelope.payload_type)
+    if kind is RecordKind.DECISION:
+        return OpenedRecord(kind, _open_decision(envelope, keyring).decision)
+    return OpenedRecord(kind, _open_version(kind, envelope, keyring).message)
 
 
 def record_state(

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from sseaun.v1 import envelope_pb2 as sseaun_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sseaun/v1/service.proto\x12\tsseaun.v1\x1a\x18sseaun/v1/envelope.proto\":\n\x12GetManifestRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"<\n\x13GetManifestResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"\"\n\x0fGetManifestBody\x12\x0f\n\x07version\x18\x01 \x01(\x04\"c\n\x11GetManifestResult\x12%\n\x08manifest\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\x12\'\n\nstatements\x18\x02 \x03(\x0b\x32\x13.sseaun.v1.Envelope\"8\n\x10GetRecordRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\":\n\x11GetRecordResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\".\n\rGetRecordBody\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\"N\n\x0fGetRecordResult\x12#\n\x06record\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\x12\x16\n\x0elatest_version\x18\x02 \x01(\x04\":\n\x12ListRecordsRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"<\n\x13ListRecordsResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"h\n\x0fListRecordsBody\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x1e\n\x16\x63hanged_since_sequence\x18\x04 \x01(\x04\"R\n\x11ListRecordsResult\x12$\n\x07records\x18\x01 \x03(\x0b\x32\x13.sseaun.v1.Envelope\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x13WatchChangesRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"9\n\x14WatchChangesResponse\x12!\n\x04page\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"U\n\x10WatchChangesBody\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\"t\n\x06\x43hange\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.sseaun.v1.ChangeKind\x12#\n\x06record\x18\x03 \x01(\x0b\x32\x13.sseaun.v1.Envelope\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\t\"T\n\x0b\x43hangeBatch\x12\"\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x11.sseaun.v1.Change\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x11\n\tcaught_up\x18\x03 \x01(\x08*Y\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HANGE_KIND_UPSERT\x10\x01\x12\x16\n\x12\x43HANGE_KIND_DELETE\x10\x02\x32_\n\x0fManifestService\x12L\n\x0bGetManifest\x12\x1d.sseaun.v1.GetManifestRequest\x1a\x1e.sseaun.v1.GetManifestResponse2\xf8\x01\n\rRecordService\x12\x46\n\tGetRecord\x12\x1b.sseaun.v1.GetRecordRequest\x1a\x1c.sseaun.v1.GetRecordResponse\x12L\n\x0bListRecords\x12\x1d.sseaun.v1.ListRecordsRequest\x1a\x1e.sseaun.v1.ListRecordsResponse\x12Q\n\x0cWatchChanges\x12\x1e.sseaun.v1.WatchChangesRequest\x1a\x1f.sseaun.v1.WatchChangesResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sseaun/v1/service.proto\x12\tsseaun.v1\x1a\x18sseaun/v1/envelope.proto\":\n\x12GetManifestRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"<\n\x13GetManifestResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"\"\n\x0fGetManifestBody\x12\x0f\n\x07version\x18\x01 \x01(\x04\"c\n\x11GetManifestResult\x12%\n\x08manifest\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\x12\'\n\nstatements\x18\x02 \x03(\x0b\x32\x13.sseaun.v1.Envelope\"8\n\x10GetRecordRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\":\n\x11GetRecordResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\".\n\rGetRecordBody\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\x9f\x01\n\x0fGetRecordResult\x12#\n\x06record\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\x12\x16\n\x0elatest_version\x18\x02 \x01(\x04\x12&\n\tdecisions\x18\x03 \x03(\x0b\x32\x13.sseaun.v1.Envelope\x12\'\n\x06status\x18\x04 \x01(\x0b\x32\x17.sseaun.v1.RecordStatus\"c\n\x0cRecordStatus\x12\r\n\x05state\x18\x01 \x01(\t\x12\x1d\n\x10in_force_version\x18\x02 \x01(\x04H\x00\x88\x01\x01\x12\x10\n\x08\x61waiting\x18\x03 \x03(\tB\x13\n\x11_in_force_version\":\n\x12ListRecordsRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"<\n\x13ListRecordsResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"h\n\x0fListRecordsBody\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x1e\n\x16\x63hanged_since_sequence\x18\x04 \x01(\x04\"R\n\x11ListRecordsResult\x12$\n\x07records\x18\x01 \x03(\x0b\x32\x13.sseaun.v1.Envelope\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\";\n\x13WatchChangesRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"9\n\x14WatchChangesResponse\x12!\n\x04page\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"U\n\x10WatchChangesBody\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\"t\n\x06\x43hange\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.sseaun.v1.ChangeKind\x12#\n\x06record\x18\x03 \x01(\x0b\x32\x13.sseaun.v1.Envelope\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\t\"T\n\x0b\x43hangeBatch\x12\"\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x11.sseaun.v1.Change\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x11\n\tcaught_up\x18\x03 \x01(\x08\"5\n\rNotifyRequest\x12$\n\x07request\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\"7\n\x0eNotifyResponse\x12%\n\x08response\x18\x01 \x01(\x0b\x32\x13.sseaun.v1.Envelope\".\n\nNotifyBody\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"\x0e\n\x0cNotifyResult*Y\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HANGE_KIND_UPSERT\x10\x01\x12\x16\n\x12\x43HANGE_KIND_DELETE\x10\x02\x32_\n\x0fManifestService\x12L\n\x0bGetManifest\x12\x1d.sseaun.v1.GetManifestRequest\x1a\x1e.sseaun.v1.GetManifestResponse2\xf8\x01\n\rRecordService\x12\x46\n\tGetRecord\x12\x1b.sseaun.v1.GetRecordRequest\x1a\x1c.sseaun.v1.GetRecordResponse\x12L\n\x0bListRecords\x12\x1d.sseaun.v1.ListRecordsRequest\x1a\x1e.sseaun.v1.ListRecordsResponse\x12Q\n\x0cWatchChanges\x12\x1e.sseaun.v1.WatchChangesRequest\x1a\x1f.sseaun.v1.WatchChangesResponse0\x01\x32T\n\x13NotificationService\x12=\n\x06Notify\x12\x18.sseaun.v1.NotifyRequest\x1a\x19.sseaun.v1.NotifyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sseaun.v1.service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANGEKIND']._serialized_start=1292
-  _globals['_CHANGEKIND']._serialized_end=1381
+  _globals['_CHANGEKIND']._serialized_start=1651
+  _globals['_CHANGEKIND']._serialized_end=1740
   _globals['_GETMANIFESTREQUEST']._serialized_start=64
   _globals['_GETMANIFESTREQUEST']._serialized_end=122
   _globals['_GETMANIFESTRESPONSE']._serialized_start=124
@@ -48,28 +48,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETRECORDRESPONSE']._serialized_end=439
   _globals['_GETRECORDBODY']._serialized_start=441
   _globals['_GETRECORDBODY']._serialized_end=487
-  _globals['_GETRECORDRESULT']._serialized_start=489
-  _globals['_GETRECORDRESULT']._serialized_end=567
-  _globals['_LISTRECORDSREQUEST']._serialized_start=569
-  _globals['_LISTRECORDSREQUEST']._serialized_end=627
-  _globals['_LISTRECORDSRESPONSE']._serialized_start=629
-  _globals['_LISTRECORDSRESPONSE']._serialized_end=689
-  _globals['_LISTRECORDSBODY']._serialized_start=691
-  _globals['_LISTRECORDSBODY']._serialized_end=795
-  _globals['_LISTRECORDSRESULT']._serialized_start=797
-  _globals['_LISTRECORDSRESULT']._serialized_end=879
-  _globals['_WATCHCHANGESREQUEST']._serialized_start=881
-  _globals['_WATCHCHANGESREQUEST']._serialized_end=940
-  _globals['_WATCHCHANGESRESPONSE']._serialized_start=942
-  _globals['_WATCHCHANGESRESPONSE']._serialized_end=999
-  _globals['_WATCHCHANGESBODY']._serialized_start=1001
-  _globals['_WATCHCHANGESBODY']._serialized_end=1086
-  _globals['_CHANGE']._serialized_start=1088
-  _globals['_CHANGE']._serialized_end=1204
-  _globals['_CHANGEBATCH']._serialized_start=1206
-  _globals['_CHANGEBATCH']._serialized_end=1290
-  _globals['_MANIFESTSERVICE']._serialized_start=1383
-  _globals['_MANIFESTSERVICE']._serialized_end=1478
-  _globals['_RECORDSERVICE']._serialized_start=1481
-  _globals['_RECORDSERVICE']._serialized_end=1729
+  _globals['_GETRECORDRESULT']._serialized_start=490
+  _globals['_GETRECORDRESULT']._serialized_end=649
+  _globals['_RECORDSTATUS']._serialized_start=651
+  _globals['_RECORDSTATUS']._serialized_end=750
+  _globals['_LISTRECORDSREQUEST']._serialized_start=752
+  _globals['_LISTRECORDSREQUEST']._serialized_end=810
+  _globals['_LISTRECORDSRESPONSE']._serialized_start=812
+  _globals['_LISTRECORDSRESPONSE']._serialized_end=872
+  _globals['_LISTRECORDSBODY']._serialized_start=874
+  _globals['_LISTRECORDSBODY']._serialized_end=978
+  _globals['_LISTRECORDSRESULT']._serialized_start=980
+  _globals['_LISTRECORDSRESULT']._serialized_end=1062
+  _globals['_WATCHCHANGESREQUEST']._serialized_start=1064
+  _globals['_WATCHCHANGESREQUEST']._serialized_end=1123
+  _globals['_WATCHCHANGESRESPONSE']._serialized_start=1125
+  _globals['_WATCHCHANGESRESPONSE']._serialized_end=1182
+  _globals['_WATCHCHANGESBODY']._serialized_start=1184
+  _globals['_WATCHCHANGESBODY']._serialized_end=1269
+  _globals['_CHANGE']._serialized_start=1271
+  _globals['_CHANGE']._serialized_end=1387
+  _globals['_CHANGEBATCH']._serialized_start=1389
+  _globals['_CHANGEBATCH']._serialized_end=1473
+  _globals['_NOTIFYREQUEST']._serialized_start=1475
+  _globals['_NOTIFYREQUEST']._serialized_end=1528
+  _globals['_NOTIFYRESPONSE']._serialized_start=1530
+  _globals['_NOTIFYRESPONSE']._serialized_end=1585
+  _globals['_NOTIFYBODY']._serialized_start=1587
+  _globals['_NOTIFYBODY']._serialized_end=1633
+  _globals['_NOTIFYRESULT']._serialized_start=1635
+  _globals['_NOTIFYRESULT']._serialized_end=1649
+  _globals['_MANIFESTSERVICE']._serialized_start=1742
+  _globals['_MANIFESTSERVICE']._serialized_end=1837
+  _globals['_RECORDSERVICE']._serialized_start=1840
+  _globals['_RECORDSERVICE']._serialized_end=2088
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=2090
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=2174
 # @@protoc_insertion_point(module_scope)

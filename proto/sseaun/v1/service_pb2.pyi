@@ -212,25 +212,77 @@ class GetRecordResult(_message.Message):
 
     RECORD_FIELD_NUMBER: _builtins.int
     LATEST_VERSION_FIELD_NUMBER: _builtins.int
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
     latest_version: _builtins.int
     """The newest version of the record the node holds."""
     @_builtins.property
     def record(self) -> _envelope_pb2.Envelope:
-        """The record exactly as its issuer signed it."""
+        """The record exactly as its issuer signed it (for a record with several signatories, the merged
+        envelope: the same payload with every signature the node holds, spec LC-13).
+        """
+
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]:
+        """For a mobility or credit record: the signed decisions about it the node holds, as signed, so
+        the reader can compute the state itself (spec LC-5).
+        """
+
+    @_builtins.property
+    def status(self) -> Global___RecordStatus:
+        """For a mobility or credit record: the state the node computed from its versions and decisions."""
 
     def __init__(
         self,
         *,
         record: _envelope_pb2.Envelope | None = ...,
         latest_version: _builtins.int = ...,
+        decisions: _abc.Iterable[_envelope_pb2.Envelope] | None = ...,
+        status: Global___RecordStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["latest_version", b"latest_version", "record", b"record"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions", "latest_version", b"latest_version", "record", b"record", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetRecordResult: _TypeAlias = GetRecordResult  # noqa: Y015
+
+@_typing.final
+class RecordStatus(_message.Message):
+    """The lifecycle state of a record as computed by the node (spec LC-5, LC-6). Informative: the
+    reader can compute it from the signed inputs, and should before relying on it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    IN_FORCE_VERSION_FIELD_NUMBER: _builtins.int
+    AWAITING_FIELD_NUMBER: _builtins.int
+    state: _builtins.str
+    """The state name of the kind's transition table, e.g. "accepted", "in-force", "revoked"."""
+    in_force_version: _builtins.int
+    """The version whose terms hold now; absent when none does."""
+    @_builtins.property
+    def awaiting(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The institutions that must act next (sign or decide), in order."""
+
+    def __init__(
+        self,
+        *,
+        state: _builtins.str = ...,
+        in_force_version: _builtins.int | None = ...,
+        awaiting: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_in_force_version", b"_in_force_version", "in_force_version", b"in_force_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_force_version", b"_in_force_version", "awaiting", b"awaiting", "in_force_version", b"in_force_version", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__in_force_version: _TypeAlias = _typing.Literal["in_force_version"]  # noqa: Y015
+    _WhichOneofArgType__in_force_version: _TypeAlias = _typing.Literal["_in_force_version", b"_in_force_version"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__in_force_version) -> _WhichOneofReturnType__in_force_version | None: ...
+
+Global___RecordStatus: _TypeAlias = RecordStatus  # noqa: Y015
 
 @_typing.final
 class ListRecordsRequest(_message.Message):
@@ -484,3 +536,92 @@ class ChangeBatch(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChangeBatch: _TypeAlias = ChangeBatch  # noqa: Y015
+
+@_typing.final
+class NotifyRequest(_message.Message):
+    """The signed request of Notify."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def request(self) -> _envelope_pb2.Envelope: ...
+    def __init__(
+        self,
+        *,
+        request: _envelope_pb2.Envelope | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NotifyRequest: _TypeAlias = NotifyRequest  # noqa: Y015
+
+@_typing.final
+class NotifyResponse(_message.Message):
+    """The signed answer of Notify."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESPONSE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def response(self) -> _envelope_pb2.Envelope: ...
+    def __init__(
+        self,
+        *,
+        response: _envelope_pb2.Envelope | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["response", b"response"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["response", b"response"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NotifyResponse: _TypeAlias = NotifyResponse  # noqa: Y015
+
+@_typing.final
+class NotifyBody(_message.Message):
+    """The body of a Notify request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The caller's collection the callee should read again, e.g.
+    "institutions/ynu.edu.cn/exchange".
+    """
+    sequence: _builtins.int
+    """The newest feed position of that collection visible to the callee when the hint was queued."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NotifyBody: _TypeAlias = NotifyBody  # noqa: Y015
+
+@_typing.final
+class NotifyResult(_message.Message):
+    """The body of a Notify answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NotifyResult: _TypeAlias = NotifyResult  # noqa: Y015

@@ -279,3 +279,82 @@ class RecordService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class NotificationServiceStub:
+    """Notifications between nodes: hints that the caller holds changes for the callee, which the
+    callee then pulls through the change feed (spec XCH). A hint carries no record.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Notify = channel.unary_unary(
+                '/sseaun.v1.NotificationService/Notify',
+                request_serializer=sseaun_dot_v1_dot_service__pb2.NotifyRequest.SerializeToString,
+                response_deserializer=sseaun_dot_v1_dot_service__pb2.NotifyResponse.FromString,
+                _registered_method=True)
+
+
+class NotificationServiceServicer:
+    """Notifications between nodes: hints that the caller holds changes for the callee, which the
+    callee then pulls through the change feed (spec XCH). A hint carries no record.
+    """
+
+    def Notify(self, request, context):
+        """"Look again". Body: NotifyBody; result: NotifyResult.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_NotificationServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Notify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Notify,
+                    request_deserializer=sseaun_dot_v1_dot_service__pb2.NotifyRequest.FromString,
+                    response_serializer=sseaun_dot_v1_dot_service__pb2.NotifyResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'sseaun.v1.NotificationService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('sseaun.v1.NotificationService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class NotificationService:
+    """Notifications between nodes: hints that the caller holds changes for the callee, which the
+    callee then pulls through the change feed (spec XCH). A hint carries no record.
+    """
+
+    @staticmethod
+    def Notify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sseaun.v1.NotificationService/Notify',
+            sseaun_dot_v1_dot_service__pb2.NotifyRequest.SerializeToString,
+            sseaun_dot_v1_dot_service__pb2.NotifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -135,3 +135,40 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_RecordServiceServicer_to_server(servicer: RecordServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class NotificationServiceStub:
+    """Notifications between nodes: hints that the caller holds changes for the callee, which the
+    callee then pulls through the change feed (spec XCH). A hint carries no record.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> NotificationServiceAsyncStub: ...
+    Notify: _grpc.UnaryUnaryMultiCallable[_service_pb2.NotifyRequest, _service_pb2.NotifyResponse]
+    """"Look again". Body: NotifyBody; result: NotifyResult."""
+
+@_typing.type_check_only
+class NotificationServiceAsyncStub(NotificationServiceStub):
+    """Notifications between nodes: hints that the caller holds changes for the callee, which the
+    callee then pulls through the change feed (spec XCH). A hint carries no record.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Notify: _aio.UnaryUnaryMultiCallable[_service_pb2.NotifyRequest, _service_pb2.NotifyResponse]  # type: ignore[assignment]
+    """"Look again". Body: NotifyBody; result: NotifyResult."""
+
+class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Notifications between nodes: hints that the caller holds changes for the callee, which the
+    callee then pulls through the change feed (spec XCH). A hint carries no record.
+    """
+
+    @_abc_1.abstractmethod
+    def Notify(
+        self,
+        request: _service_pb2.NotifyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.NotifyResponse, _abc.Awaitable[_service_pb2.NotifyResponse]]:
+        """"Look again". Body: NotifyBody; result: NotifyResult."""
+
+def add_NotificationServiceServicer_to_server(servicer: NotificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,239 @@
+"""Replication of mobility and credit records between nodes (spec XCH): each node pulls every
+partner's exchange feed (the truth), and a durable outbox sends partners signed "look again"
+hints (a shortcut, never needed for convergence).
+
+Pull. For each partner the node follows ``institutions/{partner}/exchange`` on the partner's
+node with the SDK client, as the first institution it serves, from the cursor it saved; each
+record is taken in by Exchange.ingest, then the page's cursor is saved. A partner is pulled at
+every interval and at once when it sends a hint. A pull that reaches the end of the feed
+refreshes the consents that partner issued (CONSENT-5).
+
+Push. Exchange queues one outbox item per (partner, topic) after each change; the deliverer
+sends due items with Notify and, when a partner cannot be reached, tries again after an
+exponential backoff with jitter (2 s, 4 s, … up to an hour). Items survive restarts (they are
+rows of the store), and a hint queued again before delivery replaces the waiting one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+
+from sseaun.sdk.client import AsyncNodeClient, ClientConfig, ClientError
+from sseaun.sdk.core import ProtocolError, VerifiedRequest
+from sseaun.v1 import service_pb2 as svc
+from sseaun.v1 import service_pb2_grpc as svc_grpc
+from sseaun.v1.auth_pb2 import Purpose
+from sseaun.v1.manifest_pb2 import EndpointKind, MemberStatus
+
+from ._exchange import Exchange, exchange_parent
+from ._peer_sync import SyncError, peer_endpoint
+from ._runtime import Node
+from ._services import NETWORK_OPERATIONS, _Base
+from .store import StoreError
+
+__all__ = ["NotificationService", "Replication", "consent_refresh_setting", "cursor_setting"]
+
+log = logging.getLogger("sseaun.node.replication")
+_CALL_SECONDS = 15.0
+_BACKOFF_FIRST = 2.0
+_BACKOFF_MAX = 3600.0
+_PAGE = 200
+_PURPOSE = Purpose.PURPOSE_MOBILITY_ADMINISTRATION
+
+
+def cursor_setting(caller: str, partner: str) -> str:
+    return f"exchange-cursor/{caller}/{partner}"
+
+
+def consent_refresh_setting(partner: str) -> str:
+    """The setting holding when this node last pulled partner's whole exchange feed."""
+    return f"consent-refresh/{partner}"
+
+
+def backoff(attempts: int, rand: float) -> float:
+    """Seconds before the next try after attempts failures: doubling, capped, jittered ±20 %."""
+    base: float = min(_BACKOFF_MAX, _BACKOFF_FIRST * 2.0 ** max(0, attempts - 1))
+    return base * (0.8 + 0.4 * rand)
+
+
+class Replication:
+    """Pulls partners' exchange feeds and delivers this node's hints."""
+
+    def __init__(self, node: Node, exchange: Exchange) -> None:
+        self.node = node
+        self.exchange = exchange
+        self.caller = node.config.institutions[0]
+        self._wake: dict[str, asyncio.Event] = {}
+        self._outbox_wake = asyncio.Event()
+        self._random = random.SystemRandom().random
+        #: Outcomes of ingested envelopes since start, e.g. {"stored": 3, "refused": 1}.
+        self.counts: Counter[str] = Counter()
+        #: Hints dropped on purpose (tests: reconciliation must not need them).
+        self.drop_hints = False
+
+    def partners(self) -> list[str]:
+        """Every other active member with a gRPC endpoint."""
+        served = set(self.node.config.institutions)
+        return [
+            m.institution_id
+            for m in self.node.keyring.manifest.manifest.members
+            if m.institution_id not in served
+            and m.status == MemberStatus.MEMBER_STATUS_ACTIVE
+            and any(e.kind == EndpointKind.ENDPOINT_KIND_GRPC for e in m.endpoints)
+        ]
+
+    def wake(self, partner: str) -> None:
+        """A hint arrived from partner: pull it now."""
+        self._wake.setdefault(partner, asyncio.Event()).set()
+
+    def wake_outbox(self) -> None:
+        self._outbox_wake.set()
+
+    def _client(self, partner: str) -> AsyncNodeClient:
+        node = self.node
+        endpoint = peer_endpoint(node.keyring, partner)
+        roots = node.config.sync_tls_roots.read_bytes() if node.config.sync_tls_roots else None
+        config = ClientConfig(
+            network_id=node.config.network_id,
+            sender=self.caller,
+            signer=node.keys[self.caller].transport,
+            deadline=_CALL_SECONDS,
+            plaintext=not endpoint.tls,
+            root_certificates=roots if endpoint.tls else None,
+            max_message_size=node.config.max_message_bytes,
+        )
+        return AsyncNodeClient(config, node.keyring, endpoint.target, partner)
+
+    # -- pulling ----------------------------------------------------------------------------
+
+    async def pull(self, partner: str) -> Counter[str]:
+        """Read partner's exchange feed to its end, taking in every record; the outcomes.
+
+        Raises:
+            ClientError, SyncError, StoreError: the pull stopped (what was committed stays).
+        """
+        store = self.node.store
+        key = cursor_setting(self.caller, partner)
+        cursor = (await store.get_setting(key) or b"").decode()
+        outcomes: Counter[str] = Counter()
+        async with self._client(partner) as client:
+            async for batch in client.watch_changes(
+                exchange_parent(partner), cursor, _PAGE, purpose=_PURPOSE
+            ):
+                for change in batch.changes:
+                    outcome = await self.exchange.ingest(change.record, partner)
+                    outcomes[outcome.status] += 1
+                await store.set_setting(key, batch.cursor.encode())
+                if batch.caught_up:
+                    now = self.node.clock().isoformat()
+                    await store.set_setting(consent_refresh_setting(partner), now.encode())
+        self.counts.update(outcomes)
+        return outcomes
+
+    async def pull_quietly(self, partner: str) -> None:
+        try:
+            outcomes = await self.pull(partner)
+        except (ClientError, SyncError, StoreError, OSError, ValueError) as exc:
+            log.info("pulling %s failed: %s", partner, exc)
+            return
+        except ProtocolError as exc:
+            log.info("pulling %s failed: %s", partner, exc.reason.value)
+            return
+        if outcomes:
+            log.info("pulled %s: %s", partner, dict(outcomes))
+
+    async def run_partner(self, partner: str, interval: float) -> None:
+        event = self._wake.setdefault(partner, asyncio.Event())
+        while True:
+            event.clear()
+            await self.pull_quietly(partner)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout=interval)
+
+    async def run_forever(self, interval: float) -> None:
+        """Pull every partner at each interval and on hints; deliver the outbox."""
+        tasks = [
+            asyncio.create_task(self.run_partner(p, interval), name=f"pull-{p}")
+            for p in self.partners()
+        ]
+        tasks.append(asyncio.create_task(self.deliver_forever(), name="outbox"))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- pushing hints --------------------------------------------------------------------------
+
+    async def deliver_due(self) -> int:
+        """Send every due hint once; the number delivered."""
+        store = self.node.store
+        delivered = 0
+        for item in await store.due_outbox(self.node.clock(), 100):
+            _, _, speaker = item.topic.partition(":")
+            try:
+                if self.drop_hints:
+                    raise ConnectionError("hints are dropped")
+                await self._notify(item.recipient, speaker or self.caller)
+            except (ClientError, SyncError, OSError, ValueError, ProtocolError) as exc:
+                wait = backoff(item.attempts + 1, self._random())
+                await store.outbox_failed(
+                    item.id,
+                    next_attempt_at=self.node.clock() + timedelta(seconds=wait),
+                    error=str(exc)[:200],
+                )
+                continue
+            await store.outbox_delivered(item.id)
+            delivered += 1
+        return delivered
+
+    async def _notify(self, partner: str, speaker: str) -> None:
+        body = svc.NotifyBody(parent=exchange_parent(speaker))
+        async with self._client(partner) as client:
+            await client.notify(body)
+
+    async def deliver_forever(self) -> None:
+        while True:
+            self._outbox_wake.clear()
+            try:
+                await self.deliver_due()
+            except StoreError as exc:
+                log.error("outbox delivery failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_wake.wait(), timeout=1.0)
+
+    async def refreshed_at(self, partner: str) -> datetime | None:
+        raw = await self.node.store.get_setting(consent_refresh_setting(partner))
+        return datetime.fromisoformat(raw.decode()) if raw else None
+
+
+class NotificationService(_Base, svc_grpc.NotificationServiceServicer):
+    """Receives hints (spec XCH-4): a hint only makes this node pull the sender sooner."""
+
+    METHOD = "/sseaun.v1.NotificationService/Notify"
+
+    def __init__(self, node: Node, replication: Replication) -> None:
+        super().__init__(node)
+        self.replication = replication
+
+    async def Notify(  # noqa: N802 - generated name
+        self, request: svc.NotifyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> svc.NotifyResponse:
+        async def handle(verified: VerifiedRequest, _: svc.NotifyBody, __: list[str]) -> Message:
+            self.replication.wake(verified.sender)
+            return svc.NotifyResult()
+
+        envelope = await self._unary(
+            request, context, self.METHOD, NETWORK_OPERATIONS, svc.NotifyBody, handle
+        )
+        return svc.NotifyResponse(response=envelope)
