@@ -20,12 +20,14 @@ from google.protobuf.message import Message
 
 from sseaun.sdk.core import (
     Envelope,
+    FieldProblem,
     ProtocolError,
     Reason,
     RecordState,
     Signer,
     apply_decision,
     apply_envelope,
+    check_reference,
     cosign_record,
     envelope_from_bytes,
     from_timestamp,
@@ -89,6 +91,15 @@ def _new_record(envelope: Envelope, header: object, subject: str = "") -> NewRec
     )
 
 
+#: The field of each kind that names the record it rests on (LC-11).
+_REFERENCE_FIELDS = {
+    records.RecordKind.NOMINATION: "agreement",
+    records.RecordKind.LEARNING_AGREEMENT: "nomination",
+    records.RecordKind.TRANSCRIPT: "nomination",
+    records.RecordKind.RECOGNITION: "transcript",
+}
+
+
 class Exchange:
     """The lifecycle records a node holds, for the institutions it serves."""
 
@@ -130,6 +141,44 @@ class Exchange:
         envelopes = [envelope_from_bytes(r.envelope) for r in held]
         return record_state(envelopes, await self.decisions(name), self.node.keyring)
 
+    async def check_reference(self, message: Message) -> None:
+        """The record a new version rests on must be held and allow it (LC-11).
+
+        Raises:
+            ProtocolError: MALFORMED (not held: the node cannot check it), and the reasons of
+                check_reference.
+        """
+        field = _REFERENCE_FIELDS.get(records.RecordKind.of_message(message))
+        if field is None:
+            return
+        ref = getattr(message, field)
+        referenced = await self.state(ref.name)
+        if referenced is None:
+            raise ProtocolError(
+                Reason.MALFORMED,
+                "the record it rests on is not held here",
+                field_problems=[FieldProblem(f"{field}.name", "a record this node holds")],
+            )
+        check_reference(message, referenced)
+
+    async def _check_arriving_reference(self, message: Message) -> None:
+        """A version from a partner: its issuer checked the reference when it signed (LC-11);
+        here only content that contradicts what this node holds is refused. The referenced
+        record may have moved on since (a later state) or not be held (a third party)."""
+        field = _REFERENCE_FIELDS.get(records.RecordKind.of_message(message))
+        if field is None:
+            return
+        referenced = await self.state(getattr(message, field).name)
+        if referenced is None:
+            log.info("reference not checked here: %s is not held", field)
+            return
+        try:
+            check_reference(message, referenced)
+        except ProtocolError as exc:
+            if exc.reason is Reason.MALFORMED:
+                raise
+            log.info("reference not checked here: %s: %s", exc.reason.value, exc.message)
+
     # -- acting as an institution this node serves ----------------------------------------------
 
     def _signer(self, institution: str) -> Signer:
@@ -161,6 +210,7 @@ class Exchange:
         header.issued_at.CopyFrom(to_timestamp(node.clock()))
         if not header.parties:
             header.parties.extend(sorted(records.roles_of(message).parties))
+        await self.check_reference(message)
         envelope = sign_record(message, signer, keyring=node.keyring, state=state)
         await node.store.put_records([_new_record(envelope, header)])
         await self._changed(header.parties)
@@ -248,6 +298,8 @@ class Exchange:
         name: str = header.name  # type: ignore[attr-defined]
         version: int = header.version  # type: ignore[attr-defined]
         state = await self.state(name)
+        if state is None or version > state.latest_version:
+            await self._check_arriving_reference(open_record(envelope, node.keyring).message)
         if state is None:
             if version != 1:
                 raise ProtocolError(Reason.MALFORMED, "a record must arrive from version 1")
