@@ -56,6 +56,8 @@ class NodeConfig:
         witness_interval_seconds: how often each witnessed log is checked and cosigned; 0: never.
         exchange_interval_seconds: how often each partner's exchange feed is pulled when no hint
             arrives; 0: only on hints (and at start).
+        exchange_hints: send partners "look again" hints after changes; false: partners learn
+            of changes only by their own periodic pulls.
     """
 
     path: Path
@@ -90,6 +92,7 @@ class NodeConfig:
     witness_logs: tuple[str, ...] = ()
     witness_interval_seconds: float = 300.0
     exchange_interval_seconds: float = 60.0
+    exchange_hints: bool = True
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -158,6 +161,7 @@ class NodeConfig:
             witness_logs=tuple(options.strings("log", "witness")),
             witness_interval_seconds=options.number("log", "witness_interval_seconds", 300.0),
             exchange_interval_seconds=options.number("exchange", "interval_seconds", 60.0),
+            exchange_hints=options.flag("exchange", "hints", True),
         )
         if not config.plaintext and not (config.tls_cert and config.tls_key):
             raise ConfigError(
@@ -372,4 +376,7 @@ witness_interval_seconds = 300
 # Seconds between pulls of each partner's exchange feed (mobility and credit records) when no
 # hint arrives; partners' hints make the node pull at once. 0: pull only on hints.
 interval_seconds = 60
+# Send partners a signed "look again" hint after each change (false: they find changes only
+# at their next periodic pull; nothing is lost either way).
+hints = true
 """

@@ -327,7 +327,16 @@ class Exchange:
     ) -> IngestOutcome:
         node = self.node
         name: str = header.name  # type: ignore[attr-defined]
-        if await node.store.get_record(name, 1) is not None:
+        held = await node.store.get_record(name, 1)
+        if held is not None:
+            if envelope_from_bytes(held.envelope).payload != envelope.payload:
+                # Two decisions under one name: the decider equivocated (REC-4). Keep both.
+                await node.store.put_evidence(
+                    "decision-equivocation",
+                    f"{header.issuer}: two decisions named {name}",  # type: ignore[attr-defined]
+                    [held.envelope, envelope.SerializeToString()],
+                )
+                raise ProtocolError(Reason.MALFORMED, "another decision under a held name")
             return IngestOutcome("unchanged", name)
         state = await self.state(subject)
         if state is None:

@@ -9,6 +9,7 @@ from aiohttp import web
 from sseaun.sdk.core import envelope_from_bytes, envelope_to_json
 
 from ._runtime import Node
+from ._status_http import add_status_routes
 
 __all__ = ["MANIFEST_PATH", "STATEMENTS_PATH", "http_app"]
 
@@ -66,4 +67,5 @@ def http_app(node: Node, *, serving: dict[str, bool]) -> web.Application:
     app.router.add_get(STATEMENTS_PATH, statements)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    add_status_routes(app, node)  # public credential status lists (CRED-5)
     return app

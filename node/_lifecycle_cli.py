@@ -91,6 +91,9 @@ async def _with_node(
         except ProtocolError as exc:
             outcome = exc.reason.value
             raise
+        except Exception:
+            outcome = "MALFORMED"  # bad input the CLI refused before the core saw it
+            raise
         finally:
             access = AccessLog(
                 store,

@@ -27,8 +27,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from sseaun.sdk.client import AsyncNodeClient, ClientConfig, ClientError
-from sseaun.sdk.core import ProtocolError, VerifiedRequest
+from sseaun.sdk.client import AsyncNodeClient, ClientConfig, ClientError, NodeError
+from sseaun.sdk.core import ProtocolError, Reason, VerifiedRequest
 from sseaun.v1 import service_pb2 as svc
 from sseaun.v1 import service_pb2_grpc as svc_grpc
 from sseaun.v1.auth_pb2 import Purpose
@@ -77,8 +77,9 @@ class Replication:
         self._random = random.SystemRandom().random
         #: Outcomes of ingested envelopes since start, e.g. {"stored": 3, "refused": 1}.
         self.counts: Counter[str] = Counter()
-        #: Hints dropped on purpose (tests: reconciliation must not need them).
-        self.drop_hints = False
+        #: Drop hints instead of sending them (exchange.hints = false): partners then rely on
+        #: their periodic pulls alone, which must converge all the same (XCH-3).
+        self.drop_hints = not node.config.exchange_hints
 
     def partners(self) -> list[str]:
         """Every other active member with a gRPC endpoint."""
@@ -124,6 +125,19 @@ class Replication:
         store = self.node.store
         key = cursor_setting(self.caller, partner)
         cursor = (await store.get_setting(key) or b"").decode()
+        try:
+            return await self._pull_from(partner, key, cursor)
+        except NodeError as exc:
+            if not cursor or exc.reason is not Reason.MALFORMED:
+                raise
+            # The partner no longer knows our cursor (its database restored, say): read its
+            # feed again from the start; what we hold already counts as unchanged (FEED-11).
+            log.info("%s refused our cursor; reading its exchange feed from the start", partner)
+            await store.set_setting(key, b"")
+            return await self._pull_from(partner, key, "")
+
+    async def _pull_from(self, partner: str, key: str, cursor: str) -> Counter[str]:
+        store = self.node.store
         outcomes: Counter[str] = Counter()
         async with self._client(partner) as client:
             async for batch in client.watch_changes(
@@ -181,9 +195,10 @@ class Replication:
         delivered = 0
         for item in await store.due_outbox(self.node.clock(), 100):
             _, _, speaker = item.topic.partition(":")
+            if self.drop_hints:
+                await store.outbox_delivered(item.id)  # dropped, on purpose
+                continue
             try:
-                if self.drop_hints:
-                    raise ConnectionError("hints are dropped")
                 await self._notify(item.recipient, speaker or self.caller)
             except (ClientError, SyncError, OSError, ValueError, ProtocolError) as exc:
                 wait = backoff(item.attempts + 1, self._random())

@@ -327,3 +327,161 @@ def test_the_whole_life_of_one_mobility(network: LiveNetwork) -> None:
                 client.get_record(tor_name + "x", purpose=Purpose.PURPOSE_RECOGNITION)
             assert missing.value.message == info.value.message  # not a party = not found
     _ = DataCategory  # consent tests follow in test_consent_live
+
+
+def fails(network: LiveNetwork, institution: str, *argv: str) -> str:
+    """`sseaun node records ARGV` that must fail: its error line."""
+    err = io.StringIO()
+    config = str(network.nodes[institution].config)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        status = sseaun(["node", "records", argv[0], "--config", config, *argv[1:]])
+    assert status != 0, f"sseaun node records {' '.join(argv)} should have failed"
+    return err.getvalue()
+
+
+def _agreement_and_nomination(network: LiveNetwork) -> tuple[str, dict[str, Any]]:
+    """An approved agreement and an accepted nomination between ynu and chula."""
+    iia = InterInstitutionalAgreement(
+        header=header(YNU, [YNU, CHULA]),
+        partners=[AgreementPartner(institution_id=YNU), AgreementPartner(institution_id=CHULA)],
+        subject_areas=[SubjectArea(isced_f_code="0613")],
+        first_academic_year="2026/2027",
+        last_academic_year="2029/2030",
+        quotas=[
+            MobilityQuota(
+                sending_institution=YNU,
+                receiving_institution=CHULA,
+                mobility_type=MobilityType.MOBILITY_TYPE_STUDENT_STUDIES,
+                mobilities_per_year=3,
+            )
+        ],
+    )
+    agreement = issue(network, YNU, K.AGREEMENT, iia)
+    eventually(network, CHULA, agreement["name"], awaiting=[CHULA])
+    act(network, CHULA, "cosign", agreement["name"])
+    eventually(network, YNU, agreement["name"], state="approved")
+    nomination = issue(
+        network,
+        YNU,
+        K.NOMINATION,
+        Nomination(
+            header=header(YNU, [YNU, CHULA]),
+            home_institution=YNU,
+            host_institution=CHULA,
+            agreement=ref(agreement),
+            student_id=STUDENT,
+            student_name=NAME,
+            mobility_type=MobilityType.MOBILITY_TYPE_STUDENT_STUDIES,
+            period=MobilityPeriod(
+                start_date=Date(year=2027, month=1, day=10),
+                end_date=Date(year=2027, month=5, day=31),
+            ),
+            level=CourseLevel.COURSE_LEVEL_BACHELOR,
+            isced_f_code="0613",
+            transfer_consent=statement(),
+        ),
+    )
+    eventually(network, CHULA, nomination["name"], state="nominated")
+    return agreement["name"], nomination
+
+
+def test_illegal_transitions_and_wrong_parties_are_refused_with_the_reason(
+    network: LiveNetwork,
+) -> None:
+    agreement, nomination = _agreement_and_nomination(network)
+    nom = nomination["name"]
+    # Home may not accept its own nomination; the host may not complete what has not started.
+    assert "SIGNER_MISMATCH" in fails(network, YNU, "decide", nom, "--decision", "accept")
+    complete = fails(network, CHULA, "decide", nom, "--decision", "complete")
+    assert "ILLEGAL_TRANSITION" in complete and "nominated" in complete
+    # A rejection needs a reason.
+    assert "MALFORMED" in fails(network, CHULA, "decide", nom, "--decision", "reject")
+    # The host is no signatory of a nomination; co-signing again what one signed changes nothing.
+    assert "SIGNER_MISMATCH" in fails(network, CHULA, "cosign", nom)
+    before = state_at(network, CHULA, agreement)
+    assert act(network, CHULA, "cosign", agreement) == before
+    # Nothing refused reached the other party: the nomination still awaits the host.
+    assert eventually(network, YNU, nom, state="nominated")["awaiting"] == [CHULA]
+
+
+def _consent(network: LiveNetwork, *, withdraw: str = "") -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    from sseaun.sdk.core import to_timestamp
+    from sseaun.v1.records_pb2 import Consent
+
+    consent = Consent(
+        header=header(YNU, [YNU, DU, CHULA]),  # home, recipient, and the host that holds data
+        home_institution=YNU,
+        student_id=STUDENT,
+        recipient=DU,
+        purpose=Purpose.PURPOSE_RECOGNITION,
+        data_categories=[DataCategory.DATA_CATEGORY_MOBILITY],
+        expires_at=to_timestamp(datetime.now(UTC) + timedelta(days=30)),
+        statement=statement(),
+    )
+    if withdraw:
+        consent.header.name = withdraw
+        consent.withdrawn = True
+        consent.withdrawn_at.CopyFrom(to_timestamp(datetime.now(UTC)))
+    return issue(network, YNU, K.CONSENT, consent)
+
+
+def _du_reads(network: LiveNetwork, holder: str, name: str) -> bool:
+    with node_client(network, holder, sender=DU) as client:
+        try:
+            client.get_record(name, purpose=Purpose.PURPOSE_RECOGNITION)
+        except NodeError as exc:
+            assert exc.reason is Reason.NOT_FOUND
+            return False
+    return True
+
+
+def test_a_consent_opens_a_students_record_to_its_recipient_until_withdrawn(
+    network: LiveNetwork,
+) -> None:
+    _, nomination = _agreement_and_nomination(network)
+    nom = nomination["name"]
+    assert not _du_reads(network, CHULA, nom)
+    consent = _consent(network)
+    eventually(network, CHULA, consent["name"], state="given")
+    # Under the consent du reads the nomination at the host and at home, for that purpose only.
+    assert _du_reads(network, CHULA, nom)
+    assert _du_reads(network, YNU, nom)
+    with node_client(network, CHULA, sender=DU) as client, pytest.raises(NodeError) as info:
+        client.get_record(nom, purpose=Purpose.PURPOSE_MOBILITY_ADMINISTRATION)
+    assert info.value.reason is Reason.NOT_FOUND
+    # Withdrawn at home: the host stops serving as soon as the withdrawal arrives there.
+    _consent(network, withdraw=consent["name"])
+    eventually(network, CHULA, consent["name"], state="withdrawn")
+    assert not _du_reads(network, CHULA, nom)
+    assert not _du_reads(network, YNU, nom)
+
+
+def test_a_remote_consent_not_refreshed_for_a_day_stops_counting(network: LiveNetwork) -> None:
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    _, nomination = _agreement_and_nomination(network)
+    consent = _consent(network)
+    eventually(network, CHULA, consent["name"], state="given")
+    assert _du_reads(network, CHULA, nomination["name"])
+    ynu = network.nodes[YNU]
+    ynu.stop()  # home is unreachable: the host cannot refresh the consent
+    try:
+        stale = (datetime.now(UTC) - timedelta(hours=25)).isoformat().encode()
+        database = network.nodes[CHULA].folder / "node.db"
+        with contextlib.closing(sqlite3.connect(database, timeout=10)) as conn, conn:
+            conn.execute(
+                "UPDATE settings SET value = ? WHERE key = ?", (stale, f"consent-refresh/{YNU}")
+            )
+        assert not _du_reads(network, CHULA, nomination["name"])
+    finally:
+        ynu.start()
+    # Home is back: the host's next pull reaches the end of home's feed and refreshes it.
+    wait_for(
+        lambda: _du_reads(network, CHULA, nomination["name"]),
+        timeout=60,
+        interval=0.5,
+        what="the consent to be refreshed",
+    )

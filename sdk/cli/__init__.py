@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 
 from sseaun.sdk.core import ProtocolError
 
-from . import _audit, _envelope, _keys, _manifest
+from . import _audit, _credential, _envelope, _keys, _manifest
 from ._io import CliError
 
 __all__ = ["main"]
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     for register in (_keys.register, _envelope.register, _manifest.register, _audit.register):
         register(groups)
+    _credential.register(groups)
     for entry in sorted(entry_points(group="sseaun.cli"), key=lambda e: e.name):
         plugin: Register = entry.load()
         plugin(groups)
