@@ -343,7 +343,7 @@ def test_a_status_list_signed_by_another_institution_does_not_count(
         capsys, deg, "--manifest", manifest, "--status", ynu, "--status", bad
     )
     assert status == 1
-    assert "status: STALE for chula.ac.th (no status list given)" in lines
+    assert "status: STALE for chula.ac.th (no valid status list given)" in lines
     assert "a status list was refused: SIGNER_MISMATCH" in err
 
 

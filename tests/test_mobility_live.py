@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 
 from sseaun.sdk.cli import main as sseaun
 from sseaun.sdk.client import NodeError
-from sseaun.sdk.core import Reason, envelope_from_json, records
+from sseaun.sdk.core import Reason, envelope_from_json, recognition_line, records
 from sseaun.v1.auth_pb2 import Purpose
 from sseaun.v1.catalogue_pb2 import CourseLevel, RecordHeader
 from sseaun.v1.records_pb2 import (
@@ -38,8 +38,6 @@ from sseaun.v1.records_pb2 import (
     MobilityType,
     Nomination,
     RecognitionDecision,
-    RecognitionLine,
-    RecognitionOutcome,
     RecordRef,
     SubjectArea,
     TranscriptLine,
@@ -286,7 +284,17 @@ def test_the_whole_life_of_one_mobility(network: LiveNetwork) -> None:
     corrected = issue(network, CHULA, K.TRANSCRIPT, tor("A", 2))
     eventually(network, YNU, tor_name, state="corrected", in_force_version=2)
 
-    # 5. Home recognises the course with converted credits.
+    # 5. Home recognises the course: credits and grade converted by the engine (a suggestion),
+    # the grade as home confirms it.
+    corrected_line = tor("A", 2).lines[0]
+    line = recognition_line(
+        corrected_line,
+        to_scheme="cn-credit",
+        to_scale="cn-100",
+        home_course_code="CS101",
+        confirmed_grade=Grade(scale_id="cn-100", symbol="95", numeric="95"),
+    )
+    assert line.credits.method == "year-fraction" and line.recognised_credits.value == "3.8"
     recognition = issue(
         network,
         YNU,
@@ -297,17 +305,16 @@ def test_the_whole_life_of_one_mobility(network: LiveNetwork) -> None:
             host_institution=CHULA,
             transcript=ref(corrected),
             student_id=STUDENT,
-            lines=[
-                RecognitionLine(
-                    transcript_line_id="l1",
-                    outcome=RecognitionOutcome.RECOGNITION_OUTCOME_RECOGNISED,
-                    home_course_code="CS101",
-                    recognised_credits=CreditValue(scheme_id="cn-credit", value="3"),
-                )
-            ],
+            lines=[line],
         ),
     )
     eventually(network, CHULA, recognition["name"], state="issued", in_force_version=1)
+    with node_client(network, CHULA, sender=YNU) as client:
+        held = client.get_record(recognition["name"], purpose=Purpose.PURPOSE_RECOGNITION)
+    decided = RecognitionDecision.FromString(held.record.payload).lines[0]
+    assert decided.grade.suggested.symbol == "100"  # the engine's suggestion, kept
+    assert decided.grade.converted.symbol == "95"  # what home confirmed
+    assert decided.grade.original.symbol == "A"  # the host's own symbol, kept
 
     # 6. The other party reads each record over gRPC with its decisions and state; du does not.
     with node_client(network, YNU, sender=CHULA) as client:

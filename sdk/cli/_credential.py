@@ -286,7 +286,7 @@ class Report:
             stale = ", ".join(f"{inst} ({why})" for inst, why in sorted(self.stale.items()))
             out.append(f"status: STALE for {stale}")
         if self.state and not self.status_fresh:
-            for inst in sorted(self.stale or self.status_urls):
+            for inst in sorted(self.stale):
                 if inst in self.status_urls:
                     out.append(f"  status list of {inst}: {self.status_urls[inst]}")
         if self.former_members:
@@ -421,7 +421,8 @@ def check(
         mine = [s for s in lists if s.message.header.name == ref.list_name]
         newest = max(mine, key=lambda s: s.message.header.version, default=None)
         if newest is None:
-            report.stale[inst] = "no status list given"
+            valid = "valid " if report.refused_lists else ""
+            report.stale[inst] = f"no {valid}status list given"
             continue
         valid_until = from_timestamp(newest.message.valid_until)
         until.append(valid_until)

@@ -87,6 +87,7 @@ from ._manifest import (
     sign_manifest,
     validate_manifest,
 )
+from ._recognition import recognition_line
 from ._time import from_timestamp, to_timestamp
 from ._tokens import TokenCodec
 
@@ -147,6 +148,7 @@ __all__ = [
     "parse_signed_note",
     "payload_types",
     "public_key_pem",
+    "recognition_line",
     "record_state",
     "records",
     "sign_checkpoint",
