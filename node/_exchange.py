@@ -208,7 +208,7 @@ class Exchange:
         header.network_id = node.config.network_id
         header.version = 1 if state is None else state.latest_version + 1
         header.issued_at.CopyFrom(to_timestamp(node.clock()))
-        if not header.parties:
+        if not header.parties and kind is not records.RecordKind.CREDENTIAL_STATUS_LIST:
             header.parties.extend(sorted(records.roles_of(message).parties))
         await self.check_reference(message)
         envelope = sign_record(message, signer, keyring=node.keyring, state=state)

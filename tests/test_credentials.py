@@ -575,11 +575,6 @@ def test_the_status_endpoint_serves_only_status_lists_of_served_institutions(
         node.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node Exchange.issue fills header.parties from the roles, but a status list must "
-    "have none (LC-2): `node records issue --kind credentialStatusLists` is refused",
-)
 def test_a_registrar_issues_a_status_list_with_the_node_cli(
     network: LiveNetwork, capsys: pytest.CaptureFixture[str]
 ) -> None:

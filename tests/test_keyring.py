@@ -132,6 +132,37 @@ def test_former_members_keys_verify_only_before_they_left(network: TestNetwork) 
     )
 
 
+def test_a_former_members_old_delegation_replays_but_a_new_one_is_refused(
+    network: TestNetwork,
+) -> None:
+    manifest = network.manifest()
+    left = T0 + timedelta(days=3)
+    manifest.members[3].status = MemberStatus.MEMBER_STATUS_FORMER
+    manifest.members[3].left_at.FromDatetime(left)
+    ring = KeyRing(ManifestTrust.bootstrap(network.sign(manifest), None).current)
+    um = network.by_id("um.edu.my")
+    delegated = seeded("um/delegated-issuing")
+    issuing = KeyPurpose.KEY_PURPOSE_ISSUING
+    old = delegation(um, [public_key(delegated, um.id, issuing)], issued=T0)
+    later = T0 + timedelta(days=30)
+    # Replayed (e.g. by a verifier loading a node's stored statements): its key verifies what it
+    # signed before the member left, and nothing after.
+    ring.accept_delegation(old, later, replay=True)
+    key = ring.key(delegated.key_id)
+    assert key is not None
+    ring.check_key(key, signer=um.id, purpose=issuing, at=T0 + timedelta(days=1), new_call=False)
+    after = left + timedelta(seconds=1)
+    assert (
+        reason(lambda: ring.check_key(key, signer=um.id, purpose=issuing, at=after, new_call=False))
+        is Reason.KEY_EXPIRED
+    )
+    # A delegation made now, or one not replayed, is refused: a former member delegates nothing.
+    fresh = KeyRing(ManifestTrust.bootstrap(network.sign(manifest), None).current)
+    assert reason(lambda: fresh.accept_delegation(old, T0)) is Reason.DELEGATION_INVALID
+    new = delegation(um, [public_key(delegated, um.id, issuing)], issued=left + timedelta(days=1))
+    assert reason(lambda: fresh.accept_delegation(new, later, replay=True)) is not None
+
+
 def test_retired_keys_still_verify_old_signatures(network: TestNetwork) -> None:
     manifest = network.manifest()
     retired = T0 + timedelta(days=10)

@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,6 +317,22 @@ def test_the_whole_life_of_one_mobility(network: LiveNetwork) -> None:
     assert decided.grade.converted.symbol == "95"  # what home confirmed
     assert decided.grade.original.symbol == "A"  # the host's own symbol, kept
 
+    # 7. A joint degree, co-signed by both universities, verified offline; then one of them
+    # revokes it and the same check fails with the reason.
+    degree, lists = _joint_degree(network)
+    verify = ["credential", "verify", str(degree), "--manifest", str(network.manifest)]
+    urls = [a for i in (YNU, CHULA) for a in ("--status-url", lists[i])]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert sseaun([*verify, *urls]) == 0
+    assert "signatures: valid" in out.getvalue() and "state: issued" in out.getvalue()
+    _status_list(network, CHULA, revoked=True)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert sseaun([*verify, *urls]) == 1
+    assert "signatures: valid" in out.getvalue()  # still genuine,
+    assert "revoked by chula.ac.th" in out.getvalue()  # but revoked, and by whom
+
     # 6. The other party reads each record over gRPC with its decisions and state; du does not.
     with node_client(network, YNU, sender=CHULA) as client:
         result = client.get_record(nom, purpose=Purpose.PURPOSE_MOBILITY_ADMINISTRATION)
@@ -492,3 +509,80 @@ def test_a_remote_consent_not_refreshed_for_a_day_stops_counting(network: LiveNe
         interval=0.5,
         what="the consent to be refreshed",
     )
+
+
+LIST_ID = "degrees-2028"
+
+
+def _status_list(network: LiveNetwork, institution: str, *, revoked: bool = False) -> str:
+    """Publish (a new version of) institution's status list; its public URL."""
+    from datetime import UTC, datetime, timedelta
+
+    from sseaun.sdk.core import to_timestamp
+    from sseaun.v1.records_pb2 import (
+        CredentialStatus,
+        CredentialStatusEntry,
+        CredentialStatusList,
+    )
+
+    name = records.record_name(K.CREDENTIAL_STATUS_LIST, institution, LIST_ID)
+    message = CredentialStatusList(
+        header=RecordHeader(issuer=institution, name=name),
+        list_id=LIST_ID,
+        valid_until=to_timestamp(datetime.now(UTC) + timedelta(days=7)),
+        size=1024,
+    )
+    if revoked:
+        message.entries.append(
+            CredentialStatusEntry(
+                index=7, status=CredentialStatus.CREDENTIAL_STATUS_REVOKED, reason="fraud"
+            )
+        )
+    issue(network, institution, K.CREDENTIAL_STATUS_LIST, message)
+    return f"{network.nodes[institution].http}/.well-known/sseaun/status/{institution}/{LIST_ID}"
+
+
+def _joint_degree(network: LiveNetwork) -> tuple[Path, dict[str, str]]:
+    from sseaun.v1.records_pb2 import (
+        Credential,
+        CredentialKind,
+        CredentialStatusRef,
+    )
+
+    lists = {i: _status_list(network, i) for i in (YNU, CHULA)}
+    degree = issue(
+        network,
+        YNU,
+        K.CREDENTIAL,
+        Credential(
+            header=header(YNU, [YNU, CHULA]),
+            kind=CredentialKind.CREDENTIAL_KIND_DEGREE,
+            holder_name=NAME,
+            holder_student_id=STUDENT,
+            student_id_issuer=YNU,
+            awarding_institutions=[YNU, CHULA],
+            title=text("Bachelor of Computer Science (joint)"),
+            level=CourseLevel.COURSE_LEVEL_BACHELOR,
+            isced_f_code="0613",
+            award_date=Date(year=2028, month=7, day=1),
+            status=[
+                CredentialStatusRef(
+                    institution=i,
+                    list_name=records.record_name(K.CREDENTIAL_STATUS_LIST, i, LIST_ID),
+                    index=7,
+                )
+                for i in (YNU, CHULA)
+            ],
+        ),
+    )
+    eventually(network, CHULA, degree["name"], state="proposed", awaiting=[CHULA])
+    act(network, CHULA, "cosign", degree["name"])
+    eventually(network, YNU, degree["name"], state="issued")
+    # The holder's copy: the merged envelope, as home's node serves it.
+    with node_client(network, YNU, sender=CHULA) as client:
+        held = client.get_record(degree["name"], purpose=Purpose.PURPOSE_CREDENTIAL_VERIFICATION)
+    from sseaun.sdk.core import envelope_to_json
+
+    path = network.root / "degree.json"
+    path.write_text(envelope_to_json(held.record))
+    return path, lists

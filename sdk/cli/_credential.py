@@ -39,7 +39,6 @@ from sseaun.v1.manifest_pb2 import Delegation, MemberStatus
 from sseaun.v1.records_pb2 import (
     Credential,
     CredentialKind,
-    CredentialStatus,
     CredentialStatusList,
 )
 
@@ -51,10 +50,8 @@ _CREDENTIAL = records.RecordKind.CREDENTIAL
 _STATUS_LIST = records.RecordKind.CREDENTIAL_STATUS_LIST
 #: The most a status list fetched from a URL may weigh.
 MAX_FETCH_BYTES = 4 * 1024 * 1024
-_STATES_WITH_REASON = {
-    lifecycle.Event.STATUS_REVOKED: CredentialStatus.CREDENTIAL_STATUS_REVOKED,
-    lifecycle.Event.STATUS_SUSPENDED: CredentialStatus.CREDENTIAL_STATUS_SUSPENDED,
-}
+#: The events by which a status list revoked or suspended the credential.
+_STATUS_EVENTS = frozenset({lifecycle.Event.STATUS_REVOKED, lifecycle.Event.STATUS_SUSPENDED})
 
 
 def _iso(at: datetime) -> str:
@@ -398,8 +395,7 @@ def check(
     by_digest = {s.digest: s for s in lists}
     reasons = []
     for entry in record.history:
-        wanted = _STATES_WITH_REASON.get(entry.event)
-        if wanted is None or entry.by not in refs:
+        if entry.event not in _STATUS_EVENTS or entry.by not in refs:
             continue
         decided = by_digest.get(entry.digest)
         why = ""
@@ -413,7 +409,8 @@ def check(
             label += f" (status list version {decided.message.header.version})"
         reasons.append(f"{label}: {why}" if why else label)
     report.state_detail = "; ".join(reasons)
-    # Freshness (CRED-6), explained per awarding institution.
+    # Freshness (CRED-6): the core decides; this explains it per awarding institution.
+    why_stale: dict[str, str] = {}
     until: list[datetime] = []
     for inst, ref in refs.items():
         if ref.url:
@@ -422,14 +419,13 @@ def check(
         newest = max(mine, key=lambda s: s.message.header.version, default=None)
         if newest is None:
             valid = "valid " if report.refused_lists else ""
-            report.stale[inst] = f"no {valid}status list given"
+            why_stale[inst] = f"no {valid}status list given"
             continue
         valid_until = from_timestamp(newest.message.valid_until)
         until.append(valid_until)
         if at >= valid_until:
-            report.stale[inst] = f"list expired at {_iso(valid_until)}"
-    for inst in result.stale:  # the core decides; the explanations above only describe it
-        report.stale.setdefault(inst, "stale")
+            why_stale[inst] = f"list expired at {_iso(valid_until)}"
+    report.stale = {inst: why_stale.get(inst, "stale") for inst in result.stale}
     report.status_fresh = result.status_fresh
     report.fresh_until = min(until) if until and result.status_fresh else None
     for inst in result.former_members:

@@ -275,7 +275,16 @@ class KeyRing:
         )
         problems: list[FieldProblem] = []
         member = self._members[institution]
-        if member.status != MemberStatus.MEMBER_STATUS_ACTIVE:
+        left = from_timestamp(member.left_at) if member.HasField("left_at") else None
+        # A former member's old delegations are replayed, so its keys keep verifying what they
+        # signed before it left (CRED-7); it can delegate nothing new.
+        former_replay = (
+            replay
+            and member.status == MemberStatus.MEMBER_STATUS_FORMER
+            and left is not None
+            and issued < left
+        )
+        if member.status != MemberStatus.MEMBER_STATUS_ACTIVE and not former_replay:
             problems.append(FieldProblem("institution_id", "not an active member"))
         if not delegation.HasField("expires_at") or expires <= issued:
             problems.append(FieldProblem("expires_at", "must be after issued_at"))
@@ -309,7 +318,7 @@ class KeyRing:
             )
         for key in delegation.keys:
             existing = self._keys.get(key.key_id)
-            fresh = _trusted_key(key, cap=expires, floor=issued)
+            fresh = _trusted_key(key, cap=min(expires, left) if left else expires, floor=issued)
             if existing is not None:
                 # A refresh extends the window; it never cuts off what the key signed before,
                 # and never lifts a revocation.

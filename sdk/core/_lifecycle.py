@@ -1501,11 +1501,19 @@ def credential_status(
     version = issued[-1] if issued else state.latest
     credential = cast(Credential, version.message)
     lists = _open_status_lists(state.status_lists, keyring) if state.status_lists else []
+    former = [
+        inst
+        for inst in credential.awarding_institutions
+        if (member := keyring.member(inst)) is not None
+        and member.status == MemberStatus.MEMBER_STATUS_FORMER
+    ]
     stale: list[str] = []
     now = utc(now)
     for ref in credential.status:
         mine = [i for i in lists if i.header.name == ref.list_name]
         newest = max(mine, key=lambda i: i.version, default=None)
+        if newest is not None and ref.institution in former:
+            continue  # a former member signs no new list: its last one is final (CRED-7)
         valid_until = (
             None
             if newest is None
@@ -1513,12 +1521,6 @@ def credential_status(
         )
         if valid_until is None or now >= valid_until:
             stale.append(ref.institution)
-    former = [
-        inst
-        for inst in credential.awarding_institutions
-        if (member := keyring.member(inst)) is not None
-        and member.status == MemberStatus.MEMBER_STATUS_FORMER
-    ]
     return CredentialCheck(
         signatures_valid=bool(issued),
         state=state.state,
