@@ -263,6 +263,8 @@ class RecordService(_Base, svc_grpc.RecordServiceServicer):
             )
             if record.payload_type in _LIFECYCLE_TYPES:
                 await self._add_status(result, body.name)
+                # The decisions carried are records read too (LOG-3, XCH-8).
+                touched.extend(await self.node.store.names_about(body.name))
             return result
 
         envelope = await self._unary(
