@@ -1,0 +1,1 @@
+"""Checks of one area (see conformance/_framework.py)."""
