@@ -4,18 +4,18 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: run test install lint typecheck proto-lint proto-breaking proto-check proto vectors bench clean
+.PHONY: run test install lint typecheck proto-lint proto-breaking proto-check proto vectors bench clean requirements requirements-check
 
 run: install
 	$(BIN)/sseaun --help
 
-test: install lint typecheck proto-lint proto-breaking proto-check
+test: install lint typecheck proto-lint proto-breaking proto-check requirements-check
 	$(BIN)/pytest
 
 install: $(VENV)/.deps
 	@# Strict editable installs link the files present at install time: refresh when the set of
 	@# package files changes, so a new module is importable without a manual reinstall.
-	@find sdk node conformance proto/sseaun -type f \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) | sort > $(VENV)/.files.new
+	@find sdk node conformance proto/sseaun -type f \( -name '*.py' -o -name '*.pyi' -o -name py.typed -o -name '*.json' \) | sort > $(VENV)/.files.new
 	@if ! cmp -s $(VENV)/.files.new $(VENV)/.files; then \
 		echo "installing sseaun (editable)"; \
 		$(PY) -m pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict && \
@@ -35,6 +35,13 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy sdk node conformance tests benchmarks
+
+# The conformance suite's list of spec requirements (conformance/requirements.json), from docs/spec.
+requirements: install
+	$(PY) -m sseaun.conformance._requirements
+
+requirements-check: install
+	$(PY) -m sseaun.conformance._requirements --check
 
 proto-lint: install
 	cd proto && ../$(BIN)/buf lint

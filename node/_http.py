@@ -25,10 +25,11 @@ def http_app(node: Node, *, serving: dict[str, bool]) -> web.Application:
         return web.Response(text=envelope_to_json(node.trust.current.envelope), content_type=_JSON)
 
     async def manifest_version(request: web.Request) -> web.Response:
-        try:
-            version = int(request.match_info["version"])
-        except ValueError:
-            raise web.HTTPBadRequest(text="version must be a number") from None
+        text = request.match_info["version"]
+        # ASCII digits only: int() would also take "+1", "0_1", " 1" and other scripts' digits.
+        if not (text.isascii() and text.isdigit()):
+            raise web.HTTPBadRequest(text="version must be a decimal number")
+        version = int(text)
         trusted = node.trust.version(version)
         if trusted is None:
             raise web.HTTPNotFound(text="no such manifest version")

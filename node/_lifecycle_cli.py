@@ -115,10 +115,10 @@ async def _with_node(
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        config = NodeConfig.load(Path(args.config))
+        config = NodeConfig.load(Path(_config_path(args)))
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
-    institution = args.act_as or config.institutions[0]
+    institution = args.act_as or getattr(args, "records_as", None) or config.institutions[0]
     touched: list[str] = []
     try:
         result = asyncio.run(_act(args, config, institution, touched))
@@ -165,6 +165,13 @@ async def _act(
     return await _with_node(config, institution, action, lambda: touched, work)
 
 
+def _config_path(args: argparse.Namespace) -> str:
+    path = getattr(args, "config", None) or getattr(args, "records_config", None)
+    if not path:
+        raise CliError("give --config DIR/node.toml")
+    return str(path)
+
+
 def register_lifecycle(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add issue, cosign, decide and state to `node records`."""
     specs = {
@@ -175,7 +182,7 @@ def register_lifecycle(actions: argparse._SubParsersAction[argparse.ArgumentPars
     }
     for action, help_text in specs.items():
         parser = actions.add_parser(action, help=help_text)
-        parser.add_argument("--config", required=True, metavar="DIR/node.toml")
+        parser.add_argument("--config", metavar="DIR/node.toml")
         parser.add_argument(
             "--as", dest="act_as", metavar="INSTITUTION", help="default: the first served"
         )

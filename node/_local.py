@@ -20,7 +20,7 @@ from ._keys import InstitutionKeys
 from ._lifecycle_cli import register_lifecycle
 from .store import SqliteStore, StoredRecord, StoreError
 
-__all__ = ["register_records"]
+__all__ = ["config_path", "register_records"]
 
 _PURPOSES = {
     "mobility-administration": Purpose.PURPOSE_MOBILITY_ADMINISTRATION,
@@ -93,7 +93,7 @@ async def _read(config: NodeConfig, args: argparse.Namespace, target: str) -> in
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = _config(args.config)
+    config = _config(config_path(args))
     target = args.name if args.action == "get" else args.parent
     try:
         return asyncio.run(_read(config, args, target))
@@ -103,16 +103,32 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
 
 
+def config_path(args: argparse.Namespace) -> str:
+    """The node.toml given after the action, else before it.
+
+    Raises:
+        CliError: neither.
+    """
+    path = getattr(args, "config", None) or getattr(args, "records_config", None)
+    if not path:
+        raise CliError("give --config DIR/node.toml")
+    return str(path)
+
+
 def register_records(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `records get` and `records list` to the `node` group."""
     records = sub.add_parser("records", help="read records on this node (each read is logged)")
+    # --config and --as may come before the action too, so `sseaun node records --config F` is
+    # a command prefix (the conformance suite's adapter contract, docs/conformance.md).
+    records.add_argument("--config", dest="records_config", metavar="DIR/node.toml")
+    records.add_argument("--as", dest="records_as", metavar="INSTITUTION")
     actions = records.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, help_text in (
         ("get", "print one record as its signed envelope (JSON)"),
         ("list", "print the records of a collection, one JSON line each"),
     ):
         parser = actions.add_parser(action, help=help_text)
-        parser.add_argument("--config", required=True, metavar="DIR/node.toml")
+        parser.add_argument("--config", metavar="DIR/node.toml")
         parser.add_argument(
             "--purpose",
             choices=sorted(_PURPOSES),
