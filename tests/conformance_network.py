@@ -36,36 +36,26 @@ def context(network: LiveNetwork, **options: object) -> Context:
     )
 
 
-@contextmanager
-def audited_network(root: Path) -> Iterator[LiveNetwork]:
-    """The network with the audited node running (its catalogue imported, so lists and feeds
-    have something to page through)."""
+def prepared_network(root: Path) -> LiveNetwork:
+    """The network, the audited node's catalogue imported (so lists and feeds have something to
+    page through) and its background work that calls partners switched off; not started."""
     from tests.live_network import run
 
     net = build(root)
     examples = Path(__file__).resolve().parent.parent / "examples" / "catalogue"
     config = str(net.nodes[AUDITED].config)
-    run(
-        "node",
-        "import",
-        "profile",
-        "--config",
-        config,
-        "--file",
-        str(examples / "ynu-profile.json"),
-    )
-    run(
-        "node",
-        "import",
-        "courses",
-        "--config",
-        config,
-        "--file",
-        str(examples / "ynu-courses.csv"),
-        "--quiet",
-    )
+    profile, courses = str(examples / "ynu-profile.json"), str(examples / "ynu-courses.csv")
+    run("node", "import", "profile", "--config", config, "--file", profile)
+    run("node", "import", "courses", "--config", config, "--file", courses, "--quiet")
     net.nodes[AUDITED].configure(
         **{"log.witness_interval_seconds": 0, "exchange.interval_seconds": 0}
     )
+    return net
+
+
+@contextmanager
+def audited_network(root: Path) -> Iterator[LiveNetwork]:
+    """The prepared network with the audited node running."""
+    net = prepared_network(root)
     with running(net, AUDITED):
         yield net
