@@ -4,13 +4,23 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: run test install lint typecheck proto-lint proto-breaking proto-check proto vectors bench clean requirements requirements-check
+.PHONY: run test browser install lint typecheck proto-lint proto-breaking proto-check proto vectors bench clean requirements requirements-check
 
 run: install
 	$(BIN)/sseaun --help
 
-test: install lint typecheck proto-lint proto-breaking proto-check requirements-check
+test: install browser lint typecheck proto-lint proto-breaking proto-check requirements-check
 	$(BIN)/pytest
+
+# Headless Chromium, for the test that renders the conformance report (tests/test_conformance_html.py).
+# Debian's package; nothing to do when it is already installed.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium; then :; else \
+		echo "installing Chromium (Debian package chromium) with apt-get"; \
+		if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi; \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
 
 install: $(VENV)/.deps
 	@# Strict editable installs link the files present at install time: refresh when the set of
