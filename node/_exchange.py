@@ -139,7 +139,18 @@ class Exchange:
         if not held:
             return None
         envelopes = [envelope_from_bytes(r.envelope) for r in held]
-        return record_state(envelopes, await self.decisions(name), self.node.keyring)
+        lists: list[Envelope] = []
+        if held[-1].payload_type == records.RecordKind.CREDENTIAL.payload_type:
+            # A credential's state includes the status lists of its awarding institutions
+            # that this node holds (LC-5 step 5, CRED-5).
+            credential = records.open_payload(records.RecordKind.CREDENTIAL, envelopes[-1].payload)
+            for ref in credential.status:  # type: ignore[attr-defined]
+                lists.extend(
+                    envelope_from_bytes(r.envelope) for r in await self.versions(ref.list_name)
+                )
+        return record_state(
+            envelopes, await self.decisions(name), self.node.keyring, status_lists=lists
+        )
 
     async def check_reference(self, message: Message) -> None:
         """The record a new version rests on must be held and allow it (LC-11).
