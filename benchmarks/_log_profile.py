@@ -15,7 +15,10 @@ so no node's log frontier goes stale because another appended. One load process,
 other CPU, drives the nodes in rotating rounds. ``--threads`` adds one round per node with the
 CPU and the context switches (voluntary / involuntary) of each thread, per call, from /proc;
 ``--profile NAME`` one round of that node with cProfile on its event-loop thread and on its
-store's writer thread. The variants are measurements, not proposals: they drop the log.
+store's writer thread; ``--perf`` one round per node under ``perf record`` (CPU-clock sampling,
+if perf is installed), reported as CPU per call by shared object and by thread: the C side
+(SQLite, OpenSSL, gRPC, the kernel) that cProfile does not see. The variants are measurements,
+not proposals: they drop the log.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import io
 import os
 import pstats
 import shutil
+import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmarks._fetch_load import main as load_main
 from benchmarks.bench_signed_fetch import (
@@ -96,10 +101,122 @@ def _append_in_memory() -> None:
     setattr(SqliteStore, "append_log", append_log)  # noqa: B010
 
 
+def _append_yield() -> None:
+    """As append_in_memory, but each append waits for one turn of the event loop: the cost of
+    the coroutine suspending and resuming, without the writer."""
+    from sseaun.node.store import SqliteStore  # noqa: PLC0415
+
+    sizes: dict[str, int] = {}
+
+    async def append_log(self: Any, log: str, entry: bytes, key: bytes) -> int:
+        index = sizes.get(log, 0)
+        sizes[log] = index + 1
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._loop.call_soon(future.set_result, index)
+        return await future
+
+    setattr(SqliteStore, "append_log", append_log)  # noqa: B010
+
+
+def _stage_without_sql() -> None:
+    """Appends go through the group commit as usual, but the writer inserts no log rows (it
+    still hashes and grows the frontier): the share of SQLite in the writer's log work."""
+    from sseaun.node.store import _log_writer  # noqa: PLC0415
+
+    class WithoutLogRows:
+        """The writer's connection, minus the log's executemany; the head comes from the
+        cached frontier (nothing else appends to this node's copy of the database)."""
+
+        def __init__(self, conn: Any, sizes: dict[str, int]) -> None:
+            self._conn, self._sizes = conn, sizes
+
+        def execute(self, sql: str, params: Any = ()) -> Any:
+            if "FROM log_heads" in sql:
+                return self._conn.execute("SELECT ?", (self._sizes.get(params[0], 0),))
+            return self._conn.execute(sql, params)
+
+        def executemany(self, sql: str, rows: Any) -> None:
+            return None
+
+    original = _log_writer.LogWriter.stage
+
+    def stage(self: Any, conn: Any, appends: Any, leaves: Any) -> Any:
+        sizes = {log: frontier.size for log, frontier in self._frontiers.items()}
+        return original(self, cast(Any, WithoutLogRows(conn, sizes)), appends, leaves)
+
+    setattr(_log_writer.LogWriter, "stage", stage)  # noqa: B010
+
+
+def _writer_pragma(statement: str) -> None:
+    from sseaun.node.store import _sqlite  # noqa: PLC0415
+
+    original = _sqlite._open_writer
+
+    def open_writer(path: Path, busy_timeout: float, now_us: int) -> Any:
+        conn = original(path, busy_timeout, now_us)
+        conn.execute(statement)
+        return conn
+
+    setattr(_sqlite, "_open_writer", open_writer)  # noqa: B010
+
+
+def _checkpoint_every_10k() -> None:
+    """The writer checkpoints the WAL every 10,000 pages (40 MB) instead of SQLite's 1,000."""
+    _writer_pragma("PRAGMA wal_autocheckpoint = 10000")
+
+
+def _checkpoint_in_background() -> None:
+    """The writer never checkpoints; a thread of its own, with its own connection, runs a
+    PASSIVE checkpoint every 250 ms, so the fsyncs of a checkpoint never stall a group commit."""
+    from sseaun.node.store import _sqlite  # noqa: PLC0415
+
+    _writer_pragma("PRAGMA wal_autocheckpoint = 0")
+    original = _sqlite._open_writer
+
+    def open_writer(path: Path, busy_timeout: float, now_us: int) -> Any:
+        conn = original(path, busy_timeout, now_us)
+
+        def checkpoint() -> None:
+            own = sqlite3.connect(path, isolation_level=None)
+            own.execute("PRAGMA synchronous = NORMAL")
+            while True:
+                time.sleep(0.25)
+                own.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+        threading.Thread(target=checkpoint, name="checkpointer", daemon=True).start()
+        return conn
+
+    setattr(_sqlite, "_open_writer", open_writer)  # noqa: B010
+
+
+def _linger(seconds: float) -> Callable[[], None]:
+    def apply() -> None:
+        """The store's group commit lingers this long under load (node.toml: 5 ms)."""
+        from sseaun.node.store import SqliteStore  # noqa: PLC0415
+
+        original = SqliteStore.open
+
+        async def open_(path: Path | str, **options: Any) -> Any:
+            options["nonce_linger"] = seconds
+            return await original(path, **options)
+
+        setattr(SqliteStore, "open", open_)  # noqa: B010
+
+    return apply
+
+
 VARIANTS: dict[str, Callable[[], None]] = {
     "log_free": _log_free,
     "entry_stub": _entry_stub,
     "append_in_memory": _append_in_memory,
+    "append_yield": _append_yield,
+    "stage_without_sql": _stage_without_sql,
+    "checkpoint_every_10k": _checkpoint_every_10k,
+    "checkpoint_in_background": _checkpoint_in_background,
+    "linger_0ms": _linger(0.0),
+    "linger_1ms": _linger(0.001),
+    "linger_2ms": _linger(0.002),
+    "linger_10ms": _linger(0.010),
 }
 
 
@@ -255,6 +372,45 @@ def _print_threads(threads: dict[str, tuple[float, int, int]], calls: float) -> 
             )
 
 
+def _perf_round(side: Side, load: Connection, seconds: float, data: Path, top: int) -> None:
+    """One round of a node under perf record; CPU per call by shared object and by thread."""
+    perf = shutil.which("perf")
+    if perf is None:
+        print("  perf is not installed")
+        return
+    recorder = subprocess.Popen(
+        [perf, "record", "-F", "499", "-p", str(side.pid), "-o", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(0.5)
+    began = time.perf_counter()
+    probe_side = Side(side.name, side.pid)
+    measure_round(probe_side, [load], 0.5, seconds)
+    calls = probe_side.rates[0] * (time.perf_counter() - began)
+    recorder.send_signal(signal.SIGINT)
+    recorder.wait(30)
+    print(f"  {side.name}: {probe_side.rates[0]:,.0f} calls/s")
+    for sort in ("dso", "comm"):
+        report = subprocess.run(
+            [perf, "report", "-i", str(data), "--stdio", "--sort", sort, "-F", "period," + sort],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        rows = sorted(
+            (
+                (int(period), what.strip())
+                for period, what in (
+                    line.split(None, 1)
+                    for line in report.stdout.splitlines()
+                    if line.strip() and not line.startswith("#")
+                )
+            ),
+            reverse=True,
+        )
+        print(f"    by {sort}, us/call:")
+        for period, what in rows[:top]:
+            print(f"      {period / 1e3 / calls:8.1f}  {what}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._log_profile")
     parser.add_argument("--variants", default="", help=f"comma-separated; from {list(VARIANTS)}")
@@ -262,6 +418,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=2.5)
     parser.add_argument("--threads", action="store_true", help="CPU per thread of each node")
     parser.add_argument("--profile", default="", help="cProfile this node (loop and writer)")
+    parser.add_argument("--perf", action="store_true", help="perf record a round of each node")
+    parser.add_argument("--perf-dir", default="", help="keep the perf data files here")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args(argv)
     variants = [v for v in args.variants.split(",") if v]
@@ -332,6 +490,12 @@ def main(argv: list[str]) -> int:
                     f"{commits / calls:.3f} per call, {items / max(commits, 1):.1f} items each"
                 )
                 _print_threads(threads, calls)
+        if args.perf:
+            print("\nunder perf record, one more round each:")
+            kept = Path(args.perf_dir) if args.perf_dir else root
+            kept.mkdir(parents=True, exist_ok=True)
+            for side in sides:
+                _perf_round(side, load, args.seconds, kept / f"{side.name}.perf", 14)
         if args.profile:
             index = [name for name, _, _ in nodes].index(args.profile)
             name, _, conn = nodes[index]
@@ -345,7 +509,10 @@ def main(argv: list[str]) -> int:
             calls = profiled.rates[0] * (time.perf_counter() - began)
             print(f"\n{name} under cProfile ({calls:,.0f} calls, about):")
             _print_threads(threads, calls)
-            for label, path in (("event loop", stats_path), ("writer", Path(f"{stats_path}.writer"))):
+            for label, path in (
+                ("event loop", stats_path),
+                ("writer", Path(f"{stats_path}.writer")),
+            ):
                 if not path.exists():
                     continue
                 out = io.StringIO()

@@ -14,7 +14,9 @@
   the answer, alternating rounds (AB, BA, ...) and best round / best round. The log-free node
   gets a copy of the database and a node.toml of its own (other ports). Before the rounds one
   call to each checks that the logged answer carries a ``log_index`` and the log-free one none;
-  after them, the logged node's log has grown and the log-free node's has not.
+  after them, the logged node's log has grown and the log-free node's has not. Both nodes' store
+  counters (``/metrics``, ``sseaun_store_*``) are read around the rounds, to print how many
+  claims and appends shared a group commit.
 
 * ``log_proof_scaling``: time per proof (inclusion and consistency, through the node's
   ``AccessLog``) from a log of 10,000 entries divided by the same from a log of 1,000,000
@@ -32,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -52,7 +53,6 @@ from typing import Any
 
 from benchmarks import _log_proofs
 from benchmarks._fetch_load import main as load_main
-from benchmarks._log_free_node import STATISTICS_PREFIX
 from benchmarks._timing import Comparison, Result
 from benchmarks.bench_signed_fetch import (
     AUDIENCE,
@@ -232,18 +232,32 @@ def _log_size(database: Path) -> int:
     return 0 if row is None else int(row[0])
 
 
-def _group_size(output: list[str]) -> float | None:
-    """Mean claims and appends per group commit, from the log-free node's statistics line."""
-    for line in reversed(output):
-        if line.startswith(STATISTICS_PREFIX):
-            counters: dict[str, int] = json.loads(line[len(STATISTICS_PREFIX) :])
-            items = (
-                counters["nonces_claimed"]
-                + counters["nonces_refused"]
-                + counters["log_entries_appended"]
-            )
-            return items / max(counters["nonce_batches_committed"], 1)
-    return None
+def _store_counters(http: str) -> dict[str, float]:
+    """The store's counters from a node's /metrics (sseaun_store_*, since the node started)."""
+    import urllib.request  # noqa: PLC0415
+
+    with urllib.request.urlopen(f"{http}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        if name.startswith("sseaun_store_")
+    }
+
+
+def _group_commits(before: dict[str, float], after: dict[str, float]) -> str:
+    """Claims and appends per group commit, and group commits per call (each call claims one
+    nonce), between two reads of the counters."""
+
+    def grown(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    commits = grown("sseaun_store_group_commits_total")
+    claims = grown("sseaun_store_nonces_claimed_total") + grown("sseaun_store_nonces_refused_total")
+    items = claims + grown("sseaun_store_log_entries_appended_total")
+    if commits <= 0 or claims <= 0:
+        return "n/a"
+    return f"{items / commits:.1f} items per commit, {commits / claims:.3f} commits per call"
 
 
 def _measure_overhead(bench: _LogBench) -> Result:
@@ -288,6 +302,8 @@ def _measure_overhead(bench: _LogBench) -> Result:
     sides = {LOGGED: Side(LOGGED, node.process.pid), LOG_FREE: Side(LOG_FREE, bench.log_free.pid)}
     for name in (LOG_FREE, LOGGED):  # warm both up once: connections, caches, SQLite pages
         measure_round(Side(name, sides[name].pid), loads, FIRST_WARMUP_SECONDS, 0.5)
+    https = {LOGGED: node.http, LOG_FREE: twin.http}
+    counters = {name: _store_counters(http) for name, http in https.items()}
     for round_number in range(ROUNDS):
         order = [sides[LOG_FREE], sides[LOGGED]]
         if round_number % 2:
@@ -300,6 +316,9 @@ def _measure_overhead(bench: _LogBench) -> Result:
             "; ".join(f"{s.name}: {s.errors} failed calls, first {s.first_error}" for s in failed)
         )
 
+    group = {
+        name: _group_commits(counters[name], _store_counters(http)) for name, http in https.items()
+    }
     logged_entries = _log_size(NodeConfig.load(node.config).database) - before
     bench.stop_log_free()  # it prints its store statistics as it stops
     free_entries = _log_size(NodeConfig.load(twin.config).database) - before
@@ -318,7 +337,6 @@ def _measure_overhead(bench: _LogBench) -> Result:
         if server_cpus
         else "unpinned (one CPU)"
     )
-    group = _group_size(bench.log_free_log)
     details: tuple[str, ...] = (
         f"GetRecord of {len(probe.record_names)} courses, {IN_FLIGHT} in flight from one "
         f"grpc.aio client process; {pinning}",
@@ -328,9 +346,9 @@ def _measure_overhead(bench: _LogBench) -> Result:
         f"{ROUND_SECONDS:g} s; log-free best is {comparison.spread * 100:.1f}% above its median; "
         f"logging adds {cost * 1e6:.0f} us server CPU per call (medians)",
         f"logged node: {logged_entries:,} entries appended, answers carry log_index; log-free "
-        f"node: none, no log_index; group commit (claims + appends per transaction): log-free "
-        + (f"{group:.1f}" if group is not None else "n/a")
-        + ", logged n/a (sseaun node serve exports no store statistics)",
+        "node: none, no log_index",
+        f"group commit over the rounds (store counters from /metrics; claims + appends): logged "
+        f"{group[LOGGED]}; log-free {group[LOG_FREE]}",
     )
     starved = [s.name for s in (subject, base) if s.server_busy[s.best()] < SATURATED]
     if starved:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 
 from sseaun.sdk.core import (
@@ -21,7 +21,7 @@ from sseaun.sdk.core import (
     sign_checkpoint,
 )
 
-from .store import Store, StoreConflictError, StoredCheckpoint
+from .store import Store, StoreConflictError, StoredCheckpoint, StoreError
 
 __all__ = ["AccessLog"]
 
@@ -57,10 +57,13 @@ class AccessLog:
         method: str,
         purpose: int,
         outcome: str,
-        record_names: Sequence[str] = (),
+        record_names: Iterable[str] = (),
         request_digest: bytes = b"",
     ) -> int:
-        """Log one access; its index once durable (LOG-3, LOG-5)."""
+        """Log one access; its index once durable (LOG-3, LOG-5).
+
+        record_names is read before the first await, so the caller may reuse it.
+        """
         key = access_log.new_entry_key()
         entry = access_log.access_entry(
             log_origin=self.origin,
@@ -93,19 +96,42 @@ class AccessLog:
                 metadata={field.replace("_", "-"): str(size)},
             )
 
+    async def _nodes(
+        self, field: str, size: int, nodes: Collection[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """The stored nodes of a plan for a tree of size (>= 1), in one reader round trip.
+
+        The nodes of an inclusion or consistency plan (with the leaf, for inclusion) cover the
+        tree's last leaf, so some node is missing exactly when size is beyond the log: the
+        log's size is read only then, to tell OUT_OF_RANGE from a node the store lost.
+
+        Raises:
+            ProtocolError: OUT_OF_RANGE (size is beyond the log).
+            StoreError: a node within the log is not stored.
+        """
+        try:
+            return await self.store.log_nodes(self.institution, nodes)
+        except StoreError:
+            await self._check_size(field, size, 1)  # raises OUT_OF_RANGE if beyond the log
+        # The log has reached size meanwhile (another append), or a node is lost: one more try.
+        return await self.store.log_nodes(self.institution, nodes)
+
     async def inclusion(self, index: int, tree_size: int) -> tuple[bytes, list[bytes]]:
         """The leaf hash of an entry and its audit path in the tree of tree_size.
 
         Raises:
             ProtocolError: OUT_OF_RANGE.
         """
-        await self._check_size("tree_size", tree_size, 1)
-        if index >= tree_size:
-            raise ProtocolError(
-                Reason.OUT_OF_RANGE, "index is outside the tree", metadata={"index": str(index)}
-            )
-        plan = merkle.inclusion_plan(index, tree_size)
-        nodes = await self.store.log_nodes(self.institution, plan.nodes() | {(0, index)})
+        if tree_size < 1 or not 0 <= index < tree_size:
+            await self._check_size("tree_size", tree_size, 1)  # the size is the first check
+            if index >= tree_size:
+                raise ProtocolError(
+                    Reason.OUT_OF_RANGE,
+                    "index is outside the tree",
+                    metadata={"index": str(index)},
+                )
+        plan = merkle.inclusion_plan(index, tree_size)  # MALFORMED for a negative index
+        nodes = await self._nodes("tree_size", tree_size, plan.nodes() | {(0, index)})
         return nodes[(0, index)], plan.build(nodes)
 
     async def consistency(self, old_size: int, new_size: int) -> list[bytes]:
@@ -114,15 +140,18 @@ class AccessLog:
         Raises:
             ProtocolError: OUT_OF_RANGE.
         """
-        await self._check_size("new_size", new_size, 1)
-        if not 1 <= old_size <= new_size:
-            raise ProtocolError(
-                Reason.OUT_OF_RANGE,
-                "old_size is outside the tree",
-                metadata={"old-size": str(old_size)},
-            )
+        if new_size < 1 or not 1 <= old_size < new_size:
+            # Nothing to read (old = new) or a refusal: the size is checked on its own.
+            await self._check_size("new_size", new_size, 1)
+            if not 1 <= old_size <= new_size:
+                raise ProtocolError(
+                    Reason.OUT_OF_RANGE,
+                    "old_size is outside the tree",
+                    metadata={"old-size": str(old_size)},
+                )
+            return []
         plan = merkle.consistency_plan(old_size, new_size)
-        return plan.build(await self.store.log_nodes(self.institution, plan.nodes()))
+        return plan.build(await self._nodes("new_size", new_size, plan.nodes()))
 
     async def entry(self, index: int) -> bytes | None:
         entries = await self.store.log_entries(self.institution, index, 1)

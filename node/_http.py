@@ -10,12 +10,49 @@ from sseaun.sdk.core import envelope_from_bytes, envelope_to_json
 
 from ._runtime import Node
 from ._status_http import add_status_routes
+from .store import StoreStatistics
 
 __all__ = ["MANIFEST_PATH", "STATEMENTS_PATH", "http_app"]
 
 MANIFEST_PATH = "/.well-known/sseaun/manifest"
 STATEMENTS_PATH = "/.well-known/sseaun/statements"
 _JSON = "application/json"
+
+# The store's counters (Store.statistics(), no IO): name, type, help, field.
+_STORE_METRICS = (
+    ("sseaun_store_queued_writes", "gauge", "Store writes submitted and not finished.",
+     "queued_writes"),
+    ("sseaun_store_pending_nonce_claims", "gauge", "Nonce claims waiting for a group commit.",
+     "pending_nonce_claims"),
+    ("sseaun_store_pending_log_appends", "gauge", "Access-log appends waiting for a group commit.",
+     "pending_log_appends"),
+    ("sseaun_store_transactions_total", "counter", "Write transactions committed.",
+     "transactions_committed"),
+    ("sseaun_store_group_commits_total", "counter",
+     "Group commits (nonce claims and access-log appends together).", "nonce_batches_committed"),
+    ("sseaun_store_nonces_claimed_total", "counter", "Nonce claims that stored an unseen nonce.",
+     "nonces_claimed"),
+    ("sseaun_store_nonces_refused_total", "counter", "Nonce claims refused (replay or expired).",
+     "nonces_refused"),
+    ("sseaun_store_log_entries_appended_total", "counter", "Access-log entries appended.",
+     "log_entries_appended"),
+    ("sseaun_store_records_inserted_total", "counter", "Record versions inserted.",
+     "records_inserted"),
+    ("sseaun_store_records_merged_total", "counter", "Record versions given merged envelopes.",
+     "records_merged"),
+)  # fmt: skip
+
+
+def _store_metrics(statistics: StoreStatistics) -> str:
+    """The store's counters in the Prometheus text format (since the store was opened)."""
+    lines: list[str] = []
+    for name, kind, help_text, field in _STORE_METRICS:
+        lines += [
+            f"# HELP {name} {help_text}",
+            f"# TYPE {name} {kind}",
+            f"{name} {getattr(statistics, field)}",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def http_app(node: Node, *, serving: dict[str, bool]) -> web.Application:
@@ -60,7 +97,8 @@ def http_app(node: Node, *, serving: dict[str, bool]) -> web.Application:
 
     async def metrics(_: web.Request) -> web.Response:
         node.metrics.set_gauge("sseaun_manifest_version", node.trust.current.version)
-        return web.Response(text=node.metrics.render(), content_type="text/plain")
+        text = node.metrics.render() + _store_metrics(node.store.statistics())
+        return web.Response(text=text, content_type="text/plain")
 
     app = web.Application(client_max_size=64 * 1024)
     app.router.add_get(MANIFEST_PATH, manifest)

@@ -225,14 +225,17 @@ class Node:
     async def log_call(
         self, request: VerifiedRequest, outcome: str, record_names: Collection[str] = ()
     ) -> int:
-        """Append the entry of an authenticated call to the audience's log; its index (LOG-3)."""
+        """Append the entry of an authenticated call to the audience's log; its index (LOG-3).
+
+        record_names is read before the append's first await (no copy is needed).
+        """
         header = request.header
         return await self.access_logs[header.audience].append(
             caller=header.sender,
             method=header.method,
             purpose=header.purpose,
             outcome=outcome,
-            record_names=list(record_names),
+            record_names=record_names,
             request_digest=request.digest,
         )
 

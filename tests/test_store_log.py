@@ -168,6 +168,33 @@ async def test_concurrent_appends_share_transactions_and_build_the_right_tree(
     assert await store.integrity_check() == "ok"
 
 
+async def test_every_batch_size_grows_the_same_tree_as_merkle(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    # The writer grows its cached frontier inline: batches of every size from 1 to 40, crossing
+    # many powers of two, must leave every perfect subtree stored and the roots merkle's.
+    leaves: list[bytes] = []
+    appended: list[bytes] = []
+    for size in range(1, 41):
+        batch = [entry(len(appended) + i) for i in range(size)]
+        indexes = await asyncio.gather(
+            *(store.append_log(YNU, e, key(len(appended) + i)) for i, e in enumerate(batch))
+        )
+        assert indexes == list(range(len(appended), len(appended) + size))
+        appended += batch
+        leaves += [merkle.leaf_hash(e) for e in batch]
+        n = len(leaves)
+        plan = merkle.root_plan(n)
+        assert plan.build(await store.log_nodes(YNU, plan.nodes())) == [merkle.root_hash(leaves)]
+    assert node_rows(tmp_path / "node.db", YNU) == perfect_subtrees(len(leaves))
+    await assert_tree(store, YNU, appended)
+    frontier = merkle.TreeFrontier()
+    made = [node for leaf in leaves for node in frontier.append(leaf)]
+    assert await store.log_nodes(YNU, [(level, i) for level, i, _ in made]) == {
+        (level, i): digest for level, i, digest in made
+    }
+
+
 async def test_claims_and_appends_queued_together_commit_in_one_transaction(
     store: SqliteStore,
 ) -> None:

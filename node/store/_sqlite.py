@@ -57,8 +57,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
-from sseaun.sdk.core import merkle
-
 from . import _sql as sql
 from ._errors import (
     StoreClosedError,
@@ -67,7 +65,7 @@ from ._errors import (
     StoreVersionError,
     VersionProblem,
 )
-from ._log_writer import LogAppend, LogWriter, load_nodes
+from ._log_writer import LogAppend, LogFrontier, LogWriter, leaf_hashes, load_nodes
 from ._model import (
     Evidence,
     LogEntry,
@@ -195,16 +193,16 @@ def _settle(
             if not claim.future.done():
                 claim.future.set_exception(_failure("nonce claim", outcome))
         for append in appends:
-            if not append.future.done():
-                append.future.set_exception(_failure("log append", outcome))
+            if not append[3].done():
+                append[3].set_exception(_failure("log append", outcome))
         return
     claimed, indexes = outcome
     for claim, result in zip(claims, claimed, strict=True):
         if not claim.future.done():
             claim.future.set_result(result)
-    for append, index in zip(appends, indexes, strict=True):
-        if not append.future.done():
-            append.future.set_result(index)
+    for (_, _, _, future), index in zip(appends, indexes, strict=True):
+        if not future.done():
+            future.set_result(index)
 
 
 def _answer_reads(answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
@@ -453,7 +451,7 @@ class SqliteStore:
                 left, self._queue = self._queue, []
             if left:
                 claims = [item for item in left if isinstance(item, _Claim)]
-                appends = [item for item in left if isinstance(item, LogAppend)]
+                appends = [item for item in left if not isinstance(item, _Claim)]
                 self._claims_done += len(claims)
                 self._appends_done += len(appends)
                 self._answer(
@@ -555,11 +553,11 @@ class SqliteStore:
         the head per log touched, one executemany per log table.
         """
         try:
-            leaves = [merkle.leaf_hash(append.entry) for append in appends]  # before the lock
+            leaves = leaf_hashes(appends)  # before the lock
             now = self._now_us()
             claimed: list[bool] = []
             indexes: list[int] = []
-            frontiers: dict[str, merkle.TreeFrontier] = {}
+            frontiers: dict[str, LogFrontier] = {}
             conn = self._write_conn
             with immediate(conn):
                 for claim in claims:
@@ -1066,10 +1064,10 @@ class SqliteStore:
             raise ValueError("the log entry is empty")
         if not key:
             raise ValueError("the entry's key is empty")
-        append = LogAppend(log, bytes(entry), bytes(key), self._loop.create_future())
-        self._enqueue(append)
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._enqueue((log, bytes(entry), bytes(key), future))
         self._appends_submitted += 1
-        return await append.future
+        return await future
 
     async def log_size(self, log: str) -> int:
         """How many entries the log holds (0 for a log never written)."""
