@@ -8,7 +8,6 @@ health paths). It never imports the reference node.
 
 from __future__ import annotations
 
-import json
 import secrets
 import urllib.request
 import uuid
@@ -300,9 +299,3 @@ def _unwrap(data: bytes) -> Envelope:
 
     holder = GetRecordResponse.FromString(data)
     return holder.response
-
-
-def manifest_json(envelope: Envelope) -> str:
-    from sseaun.sdk.core import envelope_to_json  # noqa: PLC0415
-
-    return json.dumps(json.loads(envelope_to_json(envelope)))

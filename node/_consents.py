@@ -14,7 +14,7 @@ from .store import StoredRecord
 if TYPE_CHECKING:
     from ._runtime import Node
 
-__all__ = ["CATEGORIES", "Consents", "student_of"]
+__all__ = ["CATEGORIES", "Consents", "consent_refresh_setting", "student_of"]
 
 _K = records.RecordKind
 #: The data category of each kind of a student's record (CONSENT-1).
@@ -26,6 +26,11 @@ CATEGORIES = {
     _K.CREDENTIAL: DataCategory.DATA_CATEGORY_CREDENTIAL,
 }
 _PAGE = 500
+
+
+def consent_refresh_setting(home: str) -> str:
+    """The setting holding when this node last pulled home's whole exchange feed (CONSENT-5)."""
+    return f"consent-refresh/{home}"
 
 
 def student_of(record: StoredRecord) -> tuple[records.RecordKind, str, str] | None:
@@ -53,7 +58,7 @@ class Consents:
     async def _refreshed_at(self, home: str) -> datetime | None:
         if home in self.node.config.institutions:
             return None  # home's own copy needs no refresh (CONSENT-5)
-        raw = await self.node.store.get_setting(f"consent-refresh/{home}")
+        raw = await self.node.store.get_setting(consent_refresh_setting(home))
         if raw is None:
             return datetime.min.replace(tzinfo=self.node.clock().tzinfo)  # never refreshed
         return datetime.fromisoformat(raw.decode())

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import random
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -34,6 +34,7 @@ from sseaun.v1 import service_pb2_grpc as svc_grpc
 from sseaun.v1.auth_pb2 import Purpose
 from sseaun.v1.manifest_pb2 import EndpointKind, MemberStatus
 
+from ._consents import consent_refresh_setting
 from ._exchange import Exchange, exchange_parent
 from ._peer_sync import SyncError, peer_endpoint
 from ._runtime import Node
@@ -52,11 +53,6 @@ _PURPOSE = Purpose.PURPOSE_MOBILITY_ADMINISTRATION
 
 def cursor_setting(caller: str, partner: str) -> str:
     return f"exchange-cursor/{caller}/{partner}"
-
-
-def consent_refresh_setting(partner: str) -> str:
-    """The setting holding when this node last pulled partner's whole exchange feed."""
-    return f"consent-refresh/{partner}"
 
 
 def backoff(attempts: int, rand: float) -> float:
@@ -226,10 +222,6 @@ class Replication:
                 log.error("outbox delivery failed: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox_wake.wait(), timeout=1.0)
-
-    async def refreshed_at(self, partner: str) -> datetime | None:
-        raw = await self.node.store.get_setting(consent_refresh_setting(partner))
-        return datetime.fromisoformat(raw.decode()) if raw else None
 
 
 class NotificationService(_Base, svc_grpc.NotificationServiceServicer):
