@@ -9,6 +9,7 @@ fault, both fail this test. The reference node itself must pass every MUST check
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,12 +24,12 @@ from sseaun.node import _runtime, _services
 from sseaun.node._config import NodeConfig
 from sseaun.node._runtime import Node
 from sseaun.node._serve import RunningNode, start_node
-from sseaun.sdk.core import Envelope
+from sseaun.sdk.core import Envelope, ProtocolError, Reason
 from tests.conformance_network import AUDITED, context, prepared_network
 from tests.live_network import LiveNetwork
 
 pytestmark = pytest.mark.timeout(240)
-NODE_AREAS = ("envelope", "manifest", "auth", "errors", "feed", "log", "grpc")
+NODE_AREAS = ("envelope", "manifest", "auth", "errors", "feed", "log", "records", "grpc")
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,17 @@ def _tokens_forgeable(node: Node) -> contextlib.AbstractContextManager[None]:
     return _patched(node.tokens, "open", unchecked)
 
 
+def _existence_leaked(_: Node) -> contextlib.AbstractContextManager[None]:
+    real = _services.RecordService._may_read
+
+    async def telling(self: Any, record: Any, verified: Any) -> bool:
+        if not await real(self, record, verified):
+            raise ProtocolError(Reason.NOT_FOUND, "this record exists but is not yours")
+        return True
+
+    return _patched(_services.RecordService, "_may_read", telling)
+
+
 def _calls_unlogged(node: Node) -> contextlib.AbstractContextManager[None]:
     async def unlogged(*_: Any, **__: Any) -> None:
         return None
@@ -134,6 +146,12 @@ def _calls_unlogged(node: Node) -> contextlib.AbstractContextManager[None]:
 
 
 FAULTS = [
+    Fault(
+        "tells-non-parties-a-record-exists",
+        ("records", "errors"),
+        frozenset({"rec-non-party-not-found", "rec-read-under-consent"}),
+        _existence_leaked,
+    ),
     Fault(
         "accepts-replayed-nonces",
         ("auth", "log"),
@@ -234,7 +252,9 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> LiveNetwork:
 
 
 async def _failing(network: LiveNetwork, areas: tuple[str, ...]) -> tuple[set[str], list[str]]:
-    results = await run_checks(context(network), select(areas=areas))
+    config = network.nodes[AUDITED].config
+    adapter = f"{sys.executable} -m sseaun.sdk.cli node records --config {config}"
+    results = await run_checks(context(network, adapter=adapter), select(areas=areas))
     failed = {r.spec.id for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)}
     lines = [f"{r.spec.id}: {r.detail}" for r in results if r.spec.id in failed]
     return failed, lines
