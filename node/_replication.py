@@ -41,7 +41,7 @@ from ._runtime import Node
 from ._services import NETWORK_OPERATIONS, _Base
 from .store import StoreError
 
-__all__ = ["NotificationService", "Replication", "consent_refresh_setting", "cursor_setting"]
+__all__ = ["PULL_METHOD", "NotificationService", "Replication", "cursor_setting"]
 
 log = logging.getLogger("sseaun.node.replication")
 _CALL_SECONDS = 15.0
@@ -49,6 +49,8 @@ _BACKOFF_FIRST = 2.0
 _BACKOFF_MAX = 3600.0
 _PAGE = 200
 _PURPOSE = Purpose.PURPOSE_MOBILITY_ADMINISTRATION
+#: The method name of the log entry of what a pull stored (LOG-2: a local action name).
+PULL_METHOD = "local:exchange-pull"
 
 
 def cursor_setting(caller: str, partner: str) -> str:
@@ -139,9 +141,22 @@ class Replication:
             async for batch in client.watch_changes(
                 exchange_parent(partner), cursor, _PAGE, purpose=_PURPOSE
             ):
+                kept: list[str] = []
                 for change in batch.changes:
                     outcome = await self.exchange.ingest(change.record, partner)
                     outcomes[outcome.status] += 1
+                    if outcome.status in ("stored", "merged"):
+                        kept.append(outcome.name)
+                if kept:
+                    # What a pull stores is written to this node's log as an import from the
+                    # partner (XCH-8), before the cursor moves past it.
+                    await self.node.access_logs[self.caller].append(
+                        caller=partner,
+                        method=PULL_METHOD,
+                        purpose=_PURPOSE,
+                        outcome="OK",
+                        record_names=kept,
+                    )
                 await store.set_setting(key, batch.cursor.encode())
                 if batch.caught_up:
                     now = self.node.clock().isoformat()

@@ -333,6 +333,21 @@ def test_the_whole_life_of_one_mobility(network: LiveNetwork) -> None:
     assert "signatures: valid" in out.getvalue()  # still genuine,
     assert "revoked by chula.ac.th" in out.getvalue()  # but revoked, and by whom
 
+    # What each node took in from its partner is in its own access log, as an import (XCH-8).
+    import sqlite3
+
+    from sseaun.v1.access_log_pb2 import AccessLogEntry
+
+    database = network.nodes[CHULA].folder / "node.db"
+    with contextlib.closing(sqlite3.connect(database, timeout=10)) as conn:
+        rows = conn.execute("SELECT entry FROM log_entries WHERE log = ?", (CHULA,)).fetchall()
+    pulls = [
+        e
+        for e in (AccessLogEntry.FromString(bytes(r[0])) for r in rows)
+        if e.method == "local:exchange-pull"
+    ]
+    assert pulls and all(e.caller == YNU and e.record_commitments for e in pulls)
+
     # 6. The other party reads each record over gRPC with its decisions and state; du does not.
     with node_client(network, YNU, sender=CHULA) as client:
         result = client.get_record(nom, purpose=Purpose.PURPOSE_MOBILITY_ADMINISTRATION)
