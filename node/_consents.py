@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sseaun.sdk.core import ProtocolError, consent_permits, records
+from sseaun.sdk.core import ProtocolError, consent_permits, envelope_from_bytes, records
 from sseaun.v1.records_pb2 import DataCategory
 
 from .store import StoredRecord
@@ -41,8 +41,6 @@ def student_of(record: StoredRecord) -> tuple[records.RecordKind, str, str] | No
         return None
     if kind not in CATEGORIES:
         return None
-    from sseaun.sdk.core import envelope_from_bytes  # noqa: PLC0415 - keeps the import list short
-
     message = records.open_payload(kind, envelope_from_bytes(record.envelope).payload)
     if kind is _K.CREDENTIAL:
         return kind, message.student_id_issuer, message.holder_student_id  # type: ignore[attr-defined]

@@ -38,6 +38,7 @@ from sseaun.sdk.core import (
     sign_record,
     to_timestamp,
 )
+from sseaun.v1.catalogue_pb2 import RecordHeader
 from sseaun.v1.records_pb2 import DecisionKind
 
 from .store import NewRecord, StoredRecord
@@ -74,19 +75,19 @@ class IngestOutcome:
     detail: str = ""
 
 
-def _new_record(envelope: Envelope, header: object, subject: str = "") -> NewRecord:
-    h = header  # a RecordHeader
-    name: str = h.name  # type: ignore[attr-defined]
+def _new_record(envelope: Envelope, header: RecordHeader, subject: str = "") -> NewRecord:
+    h = header
+    name: str = h.name
     return NewRecord(
         name=name,
         parent=name.rpartition("/")[0],
-        version=h.version,  # type: ignore[attr-defined]
-        issuer=h.issuer,  # type: ignore[attr-defined]
+        version=h.version,
+        issuer=h.issuer,
         payload_type=envelope.payload_type,
         envelope=envelope.SerializeToString(),
-        parties=tuple(h.parties),  # type: ignore[attr-defined]
+        parties=tuple(h.parties),
         deleted=False,
-        issued_at=from_timestamp(h.issued_at),  # type: ignore[attr-defined]
+        issued_at=from_timestamp(h.issued_at),
         subject=subject,
     )
 
@@ -303,11 +304,11 @@ class Exchange:
             return IngestOutcome("refused", "", exc.reason, exc.message)
 
     async def _ingest_version(
-        self, envelope: Envelope, header: object, source: str
+        self, envelope: Envelope, header: RecordHeader, source: str
     ) -> IngestOutcome:
         node = self.node
-        name: str = header.name  # type: ignore[attr-defined]
-        version: int = header.version  # type: ignore[attr-defined]
+        name: str = header.name
+        version: int = header.version
         state = await self.state(name)
         if state is None or version > state.latest_version:
             await self._check_arriving_reference(open_record(envelope, node.keyring).message)
@@ -316,12 +317,12 @@ class Exchange:
                 raise ProtocolError(Reason.MALFORMED, "a record must arrive from version 1")
             record_state([envelope], [], node.keyring)
             await node.store.put_records([_new_record(envelope, header)])
-            await self._changed(header.parties, source=source)  # type: ignore[attr-defined]
+            await self._changed(header.parties, source=source)
             return IngestOutcome("stored", name)
         after = apply_envelope(state, envelope, node.keyring)
         if after.latest_version > state.latest_version:
             await node.store.put_records([_new_record(envelope, header)])
-            await self._changed(header.parties, source=source)  # type: ignore[attr-defined]
+            await self._changed(header.parties, source=source)
             return IngestOutcome("stored", name)
         held = state.version(version).envelope
         merged = after.version(version).envelope
@@ -330,21 +331,21 @@ class Exchange:
         }:
             return IngestOutcome("unchanged", name)
         await node.store.merge_version(name, version, merged.SerializeToString())
-        await self._changed(header.parties, source=source)  # type: ignore[attr-defined]
+        await self._changed(header.parties, source=source)
         return IngestOutcome("merged", name)
 
     async def _ingest_decision(
-        self, envelope: Envelope, subject: str, header: object, source: str
+        self, envelope: Envelope, subject: str, header: RecordHeader, source: str
     ) -> IngestOutcome:
         node = self.node
-        name: str = header.name  # type: ignore[attr-defined]
+        name: str = header.name
         held = await node.store.get_record(name, 1)
         if held is not None:
             if envelope_from_bytes(held.envelope).payload != envelope.payload:
                 # Two decisions under one name: the decider equivocated (REC-4). Keep both.
                 await node.store.put_evidence(
                     "decision-equivocation",
-                    f"{header.issuer}: two decisions named {name}",  # type: ignore[attr-defined]
+                    f"{header.issuer}: two decisions named {name}",
                     [held.envelope, envelope.SerializeToString()],
                 )
                 raise ProtocolError(Reason.MALFORMED, "another decision under a held name")
@@ -354,7 +355,7 @@ class Exchange:
             raise ProtocolError(Reason.NOT_FOUND, "a decision about a record not held here")
         apply_decision(state, envelope, node.keyring)
         await node.store.put_records([_new_record(envelope, header, subject)])
-        await self._changed(header.parties, source=source)  # type: ignore[attr-defined]
+        await self._changed(header.parties, source=source)
         return IngestOutcome("stored", name)
 
     # -- telling partners -----------------------------------------------------------------------

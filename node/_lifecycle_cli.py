@@ -10,7 +10,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,13 +26,12 @@ from sseaun.sdk.core import (
 from sseaun.v1.auth_pb2 import Purpose
 from sseaun.v1.records_pb2 import DecisionKind
 
-from ._access_log import AccessLog
 from ._config import ConfigError, NodeConfig
 from ._keys import InstitutionKeys
 from ._runtime import Node
 from .store import SqliteStore, StoreError
 
-__all__ = ["register_lifecycle", "state_json"]
+__all__ = ["config_path", "register_lifecycle", "state_json"]
 
 _T = TypeVar("_T")
 _KINDS = {kind.collection: kind for kind in records.RecordKind}
@@ -95,14 +93,7 @@ async def _with_node(
             outcome = "MALFORMED"  # bad input the CLI refused before the core saw it
             raise
         finally:
-            access = AccessLog(
-                store,
-                network_id=config.network_id,
-                institution=institution,
-                signer=keys[institution].log,
-                clock=lambda: datetime.now(UTC),
-            )
-            await access.append(
+            await node.access_logs[institution].append(
                 caller="local:cli",
                 method=f"local:records-{action}",
                 purpose=Purpose.PURPOSE_MOBILITY_ADMINISTRATION,
@@ -115,7 +106,7 @@ async def _with_node(
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        config = NodeConfig.load(Path(_config_path(args)))
+        config = NodeConfig.load(Path(config_path(args)))
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     institution = args.act_as or getattr(args, "records_as", None) or config.institutions[0]
@@ -165,7 +156,12 @@ async def _act(
     return await _with_node(config, institution, action, lambda: touched, work)
 
 
-def _config_path(args: argparse.Namespace) -> str:
+def config_path(args: argparse.Namespace) -> str:
+    """The node.toml given after the action, else before it (`records --config F ACTION`).
+
+    Raises:
+        CliError: neither.
+    """
     path = getattr(args, "config", None) or getattr(args, "records_config", None)
     if not path:
         raise CliError("give --config DIR/node.toml")

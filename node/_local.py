@@ -17,10 +17,10 @@ from sseaun.v1.auth_pb2 import Purpose
 from ._access_log import AccessLog
 from ._config import ConfigError, NodeConfig
 from ._keys import InstitutionKeys
-from ._lifecycle_cli import register_lifecycle
+from ._lifecycle_cli import config_path, register_lifecycle
 from .store import SqliteStore, StoredRecord, StoreError
 
-__all__ = ["config_path", "register_records"]
+__all__ = ["register_records"]
 
 _PURPOSES = {
     "mobility-administration": Purpose.PURPOSE_MOBILITY_ADMINISTRATION,
@@ -101,18 +101,6 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read the node's records: {exc}") from exc
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
-
-
-def config_path(args: argparse.Namespace) -> str:
-    """The node.toml given after the action, else before it.
-
-    Raises:
-        CliError: neither.
-    """
-    path = getattr(args, "config", None) or getattr(args, "records_config", None)
-    if not path:
-        raise CliError("give --config DIR/node.toml")
-    return str(path)
 
 
 def register_records(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -12,6 +12,7 @@ from sseaun.sdk.core import (
     FieldProblem,
     ProtocolError,
     Reason,
+    SignedNote,
     VerifiedRequest,
     from_timestamp,
     parse_signed_note,
@@ -135,14 +136,11 @@ class AccessLogService(_Base, pb_grpc.AccessLogServiceServicer):
         access = self._log(verified)
         if checkpoint.origin != access.origin:
             raise ProtocolError(Reason.MALFORMED, "the checkpoint is of another log")
-        stored = next(
-            (
-                c
-                for c in await access.store.checkpoints(access.institution)
-                if c.size == checkpoint.size
-            ),
-            None,
-        )
+        # Witnesses cosign the newest checkpoint; an older one needs the whole list.
+        stored = await access.store.latest_checkpoint(access.institution)
+        if stored is not None and stored.size != checkpoint.size:
+            held = await access.store.checkpoints(access.institution)
+            stored = next((c for c in held if c.size == checkpoint.size), None)
         if stored is None or parse_signed_note(stored.note).body != note.body:
             raise ProtocolError(Reason.NOT_FOUND, "this log signed no such checkpoint")
         witness = verified.sender
@@ -150,26 +148,20 @@ class AccessLogService(_Base, pb_grpc.AccessLogServiceServicer):
         # The key must be good when the witness says it signed (its request's issue time).
         at = from_timestamp(verified.header.issued_at)
         keys = node.keyring.keys_for(witness, KeyPurpose.KEY_PURPOSE_LOG, at)
-        for key in keys:
-            try:
-                verify_cosignature(note, witness, key.public_key)
-            except ProtocolError:
-                continue
-            line = next(
-                s.line()
-                for s in note.signatures
-                if s.name == witness and _verifies(note, witness, key.public_key, s.line())
-            )
-            await access.store.add_cosignature(access.institution, checkpoint.size, witness, line)
-            return checkpoint.size
+        for line in (sig for sig in note.signatures if sig.name == witness):
+            alone = SignedNote(note.body, (line,))
+            if any(_cosigned(alone, witness, key.public_key) for key in keys):
+                stored_line = line.line()
+                await access.store.add_cosignature(
+                    access.institution, checkpoint.size, witness, stored_line
+                )
+                return checkpoint.size
         raise ProtocolError(Reason.PROOF_INVALID, "no valid cosignature by the caller's log key")
 
 
-def _verifies(note: Any, name: str, public_key: bytes, line: str) -> bool:
-    """Whether one signature line alone is a valid cosignature by (name, key)."""
-    single = parse_signed_note(note.body.decode() + "\n" + line)
+def _cosigned(note: SignedNote, name: str, public_key: bytes) -> bool:
     try:
-        verify_cosignature(single, name, public_key)
+        verify_cosignature(note, name, public_key)
     except ProtocolError:
         return False
     return True

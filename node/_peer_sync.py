@@ -55,7 +55,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from google.protobuf.message import Message
 
@@ -88,9 +88,11 @@ __all__ = [
     "PeerEndpoint",
     "PeerSync",
     "SyncError",
+    "active_partners",
     "check_record",
     "collections_of",
     "cursor_setting",
+    "partner_client",
     "peer_endpoint",
 ]
 
@@ -182,6 +184,48 @@ def peer_endpoint(keyring: KeyRing, peer: str) -> PeerEndpoint:
         if endpoint.kind == EndpointKind.ENDPOINT_KIND_GRPC and endpoint.address:
             return PeerEndpoint(endpoint.address, endpoint.tls)
     raise SyncError(f"{peer} lists no gRPC endpoint")
+
+
+def active_partners(node: Node) -> list[str]:
+    """Every other active member of the trusted manifest with a gRPC endpoint."""
+    served = set(node.config.institutions)
+    return [
+        m.institution_id
+        for m in node.keyring.manifest.manifest.members
+        if m.institution_id not in served
+        and m.status == MemberStatus.MEMBER_STATUS_ACTIVE
+        and any(e.kind == EndpointKind.ENDPOINT_KIND_GRPC for e in m.endpoints)
+    ]
+
+
+def partner_client(node: Node, partner: str, *, deadline: float, **options: Any) -> AsyncNodeClient:
+    """An SDK client calling partner's node as the first institution this node serves, at the
+    endpoint the key ring knows, with TLS roots from sync.tls_roots (options: ClientConfig).
+
+    Raises:
+        SyncError: no usable endpoint, unreadable roots, or plaintext to a non-loopback address.
+    """
+    config = node.config
+    caller = config.institutions[0]
+    endpoint = peer_endpoint(node.keyring, partner)
+    try:
+        roots = config.sync_tls_roots.read_bytes() if config.sync_tls_roots else None
+    except OSError as exc:
+        raise SyncError(f"cannot read sync.tls_roots: {exc.strerror or exc}") from exc
+    try:
+        client_config = ClientConfig(
+            network_id=config.network_id,
+            sender=caller,
+            signer=node.keys[caller].transport,
+            deadline=deadline,
+            plaintext=not endpoint.tls,
+            root_certificates=roots if endpoint.tls else None,
+            max_message_size=config.max_message_bytes,
+            **options,
+        )
+        return AsyncNodeClient(client_config, node.keyring, endpoint.target, partner)
+    except ValueError as exc:  # plaintext to a non-loopback address, for one
+        raise SyncError(f"{partner}: {exc}") from exc
 
 
 def cursor_setting(caller: str, parent: str) -> str:
@@ -301,27 +345,7 @@ class PeerSync:
     # -- one peer ------------------------------------------------------------------------------
 
     def _client(self, peer: str, *, deadline: float) -> AsyncNodeClient:
-        config = self.node.config
-        keyring = self.node.keyring
-        endpoint = peer_endpoint(keyring, peer)
-        try:
-            roots = config.sync_tls_roots.read_bytes() if config.sync_tls_roots else None
-        except OSError as exc:
-            raise SyncError(f"cannot read sync.tls_roots: {exc.strerror or exc}") from exc
-        try:
-            client_config = ClientConfig(
-                network_id=config.network_id,
-                sender=self.caller,
-                signer=self.node.keys[self.caller].transport,
-                deadline=deadline,
-                plaintext=not endpoint.tls,
-                root_certificates=roots if endpoint.tls else None,
-                max_message_size=config.max_message_bytes,
-                receive_window=1 << 20,
-            )
-            return AsyncNodeClient(client_config, keyring, endpoint.target, peer)
-        except ValueError as exc:  # plaintext to a non-loopback address, for one
-            raise SyncError(f"{peer}: {exc}") from exc
+        return partner_client(self.node, peer, deadline=deadline, receive_window=1 << 20)
 
     async def sync_peer(self, peer: str, *, follow: bool = False) -> list[CollectionReport]:
         """Read the peer's collections up to their newest change (with follow: until the stream

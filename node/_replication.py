@@ -27,16 +27,15 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from sseaun.sdk.client import AsyncNodeClient, ClientConfig, ClientError, NodeError
+from sseaun.sdk.client import AsyncNodeClient, ClientError, NodeError
 from sseaun.sdk.core import ProtocolError, Reason, VerifiedRequest
 from sseaun.v1 import service_pb2 as svc
 from sseaun.v1 import service_pb2_grpc as svc_grpc
 from sseaun.v1.auth_pb2 import Purpose
-from sseaun.v1.manifest_pb2 import EndpointKind, MemberStatus
 
 from ._consents import consent_refresh_setting
 from ._exchange import Exchange, exchange_parent
-from ._peer_sync import SyncError, peer_endpoint
+from ._peer_sync import SyncError, active_partners, partner_client
 from ._runtime import Node
 from ._services import NETWORK_OPERATIONS, _Base
 from .store import StoreError
@@ -81,14 +80,7 @@ class Replication:
 
     def partners(self) -> list[str]:
         """Every other active member with a gRPC endpoint."""
-        served = set(self.node.config.institutions)
-        return [
-            m.institution_id
-            for m in self.node.keyring.manifest.manifest.members
-            if m.institution_id not in served
-            and m.status == MemberStatus.MEMBER_STATUS_ACTIVE
-            and any(e.kind == EndpointKind.ENDPOINT_KIND_GRPC for e in m.endpoints)
-        ]
+        return active_partners(self.node)
 
     def wake(self, partner: str) -> None:
         """A hint arrived from partner: pull it now."""
@@ -98,19 +90,7 @@ class Replication:
         self._outbox_wake.set()
 
     def _client(self, partner: str) -> AsyncNodeClient:
-        node = self.node
-        endpoint = peer_endpoint(node.keyring, partner)
-        roots = node.config.sync_tls_roots.read_bytes() if node.config.sync_tls_roots else None
-        config = ClientConfig(
-            network_id=node.config.network_id,
-            sender=self.caller,
-            signer=node.keys[self.caller].transport,
-            deadline=_CALL_SECONDS,
-            plaintext=not endpoint.tls,
-            root_certificates=roots if endpoint.tls else None,
-            max_message_size=node.config.max_message_bytes,
-        )
-        return AsyncNodeClient(config, node.keyring, endpoint.target, partner)
+        return partner_client(self.node, partner, deadline=_CALL_SECONDS)
 
     # -- pulling ----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sseaun.sdk.client import AsyncNodeClient, ClientConfig, ClientError
+from sseaun.sdk.client import AsyncNodeClient, ClientError
 from sseaun.sdk.core import (
     Checkpoint,
     Envelope,
@@ -25,10 +25,10 @@ from sseaun.sdk.core import (
     merkle,
     parse_signed_note,
 )
-from sseaun.v1.manifest_pb2 import EndpointKind, KeyPurpose, MemberStatus
+from sseaun.v1.manifest_pb2 import KeyPurpose
 
 from ._delegations import apply_statement
-from ._peer_sync import SyncError, peer_endpoint
+from ._peer_sync import SyncError, active_partners, partner_client
 from ._runtime import Node
 from .store import StoreError
 
@@ -59,16 +59,7 @@ class Witness:
         self.inconsistencies = 0
 
     def partners(self) -> list[str]:
-        config, keyring = self.node.config, self.node.keyring
-        if config.witness_logs:
-            return list(config.witness_logs)
-        return [
-            m.institution_id
-            for m in keyring.manifest.manifest.members
-            if m.institution_id not in config.institutions
-            and m.status == MemberStatus.MEMBER_STATUS_ACTIVE
-            and any(e.kind == EndpointKind.ENDPOINT_KIND_GRPC for e in m.endpoints)
-        ]
+        return list(self.node.config.witness_logs) or active_partners(self.node)
 
     async def run_forever(self) -> None:
         interval = self.node.config.witness_interval_seconds
@@ -85,27 +76,13 @@ class Witness:
             )
         return list(outcomes)
 
-    def _client(self, partner: str) -> AsyncNodeClient:
-        node = self.node
-        endpoint = peer_endpoint(node.keyring, partner)
-        roots = node.config.sync_tls_roots.read_bytes() if node.config.sync_tls_roots else None
-        config = ClientConfig(
-            network_id=node.config.network_id,
-            sender=self.institution,
-            signer=node.keys[self.institution].transport,
-            deadline=_CALL_SECONDS,
-            plaintext=not endpoint.tls,
-            root_certificates=roots if endpoint.tls else None,
-        )
-        return AsyncNodeClient(config, node.keyring, endpoint.target, partner)
-
     async def witness(self, partner: str) -> WitnessOutcome:
         """Fetch the partner's newest checkpoint, check it, cosign it if consistent."""
         origin = access_log.log_origin(self.node.config.network_id, partner)
         if f"log-inconsistent:{partner}" in self.node.warnings:
             return WitnessOutcome(partner, "stopped", detail="an inconsistency was seen before")
         try:
-            async with self._client(partner) as client:
+            async with partner_client(self.node, partner, deadline=_CALL_SECONDS) as client:
                 return await self._witness(client, partner, origin)
         except (ClientError, SyncError, StoreError, OSError, ValueError) as exc:
             log.warning("witnessing %s failed: %s", partner, exc)
@@ -138,9 +115,7 @@ class Witness:
         await node.store.put_witnessed(origin, new.size, result.checkpoint)
         signer = node.keys[self.institution].log
         line = cosign(note, self.institution, signer, int(time.time()))
-        if line in note.signatures or any(
-            s.name == self.institution and s.key_id == line.key_id for s in note.signatures
-        ):
+        if any(s.name == self.institution and s.key_id == line.key_id for s in note.signatures):
             return WitnessOutcome(partner, "unchanged", new.size)
         await client.add_cosignature(SignedNote(note.body, (*note.signatures, line)).text())
         return WitnessOutcome(partner, "cosigned", new.size)

@@ -291,7 +291,7 @@ def _child_key(queue: Any) -> None:
 
 
 def test_entry_keys_are_never_handed_out_twice_not_even_across_a_fork() -> None:
-    keys = [access_log.new_entry_key() for _ in range(200)]  # several refills of the buffer
+    keys = [access_log.new_entry_key() for _ in range(200)]
     assert len(set(keys)) == len(keys)
     assert all(len(k) == access_log.ENTRY_KEY_SIZE for k in keys)
     context = multiprocessing.get_context("fork")
@@ -300,6 +300,5 @@ def test_entry_keys_are_never_handed_out_twice_not_even_across_a_fork() -> None:
     child.start()
     from_child = queue.get(timeout=30)
     child.join(30)
-    # The parent's buffered keys (up to 63 after a refill) are not the child's.
     mine = [access_log.new_entry_key() for _ in range(64)]
     assert from_child not in mine and from_child not in keys

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-from collections import deque
+import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
@@ -53,27 +52,9 @@ def log_origin(network_id: str, institution: str) -> str:
     return f"{institution}/sseaun/{network_id}/access-log"
 
 
-# Keys are drawn from the OS's CSPRNG (os.urandom, as secrets.token_bytes) 64 at a time, so a
-# busy node makes one getrandom system call per 64 entries (on the development machine: 0.37 us
-# per call for one key in a tight loop, 4.7 us for 64; in a busy node a system call is also where
-# the kernel switches to gRPC's threads). Each key is handed out once (deque.popleft is atomic),
-# and a forked child starts with an empty buffer, so no two entries, threads or processes ever
-# share a key.
-_KEYS_AT_ONCE = 64
-_keys: deque[bytes] = deque()
-os.register_at_fork(after_in_child=_keys.clear)
-
-
 def new_entry_key() -> bytes:
     """A fresh random per-entry commitment key."""
-    try:
-        return _keys.popleft()
-    except IndexError:
-        block = os.urandom(ENTRY_KEY_SIZE * _KEYS_AT_ONCE)
-        _keys.extend(
-            block[i : i + ENTRY_KEY_SIZE] for i in range(ENTRY_KEY_SIZE, len(block), ENTRY_KEY_SIZE)
-        )
-        return block[:ENTRY_KEY_SIZE]
+    return secrets.token_bytes(ENTRY_KEY_SIZE)
 
 
 def commit_records(entry_key: bytes, record_names: Iterable[str]) -> list[bytes]:
